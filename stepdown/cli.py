@@ -1,0 +1,359 @@
+"""The `stepdown` command line: serve the system, open and drive cases, read their timelines.
+
+Bad input exits with status 2 and one line on stderr naming the field and the rule; nothing is
+recorded. Other failures (the server unreachable, a flow run that failed) exit with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from stepdown import clock
+from stepdown.config import get_settings
+from stepdown.models.forms import FormError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="stepdown: practice standards for children's social care, on Prefect.")
+case_app = typer.Typer(no_args_is_help=True, help="Open, show and list processes (cases).")
+app.add_typer(case_app, name="case")
+
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+BAD_INPUT, FAILURE = 2, 1
+
+
+def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _date(name: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{name}: must be a date YYYY-MM-DD (got {text!r})")
+
+
+def _reference(name: str, value: str) -> str:
+    if not _REF.match(value):
+        fail(f"{name}: must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
+             f"digit (got {value!r})")
+    return value
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+# ------------------------------------------------------------------------------------ serve
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port of the Prefect server and UI.")] = 4200,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
+        "127.0.0.1"),
+) -> None:
+    """Start a Prefect server on the embedded default plus every deployment, until interrupted."""
+    from stepdown.server import ServeError
+    from stepdown.server import serve as run
+
+    try:
+        code = run(host=host, port=port)
+    except ServeError as exc:
+        fail(str(exc), FAILURE)
+    raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------ case
+@case_app.command("open")
+def case_open(
+    ref: Annotated[str, typer.Argument(help="The case reference, e.g. SD-0042.")],
+    child: Annotated[str, typer.Option("--child", help="The child's opaque reference (ID).")],
+    identified: Annotated[str, typer.Option("--identified", help="Date identified, YYYY-MM-DD.")],
+) -> None:
+    """Open a Step Down case and start its Identification flow run."""
+    from stepdown import orchestration
+    from stepdown.db import session_scope
+    from stepdown.deployments import deployment_name
+    from stepdown.records import open_process, set_stage_flow_run
+    from stepdown.tasks.case import run_tags
+
+    _reference("ref", ref)
+    _reference("child", child)
+    identified_on = _date("identified", identified)
+    assert identified_on is not None
+    if identified_on > clock.today():
+        fail(f"identified: {identified_on} is in the future (today is {clock.today()})")
+    deployment = deployment_name("identification")
+    try:
+        orchestration.check_server(deployment)
+        with session_scope() as session:
+            process = open_process(session, ref=ref, kind="step_down", child_ref=child,
+                                   stage="identification", opened_on=identified_on, actor="cli",
+                                   opening={"child_ref": child, "identified_on": identified})
+            run_id = orchestration.start_run(
+                deployment, ref=ref, stage="identification",
+                tags=run_tags("step_down", ref, "identification"))
+            set_stage_flow_run(session, process=process, stage="identification",
+                               flow_run_id=run_id)
+    except FormError as exc:
+        fail(str(exc))
+    except orchestration.OrchestrationError as exc:
+        fail(str(exc), FAILURE)
+    typer.echo(f"opened {ref} (step_down, identification); flow run {ref}-identification: "
+               f"{orchestration.ui_url(run_id)}")
+
+
+def _load(ref: str) -> Any:
+    from stepdown.records import NotFound, get_process
+
+    try:
+        from stepdown.db import session_scope
+
+        with session_scope() as session:
+            return get_process(session, ref=ref)
+    except NotFound as exc:
+        fail(str(exc))
+
+
+def _show(ref: str) -> dict[str, Any]:
+    from stepdown import orchestration
+    from stepdown.db import session_scope
+    from stepdown.records import get_process, stage_runs, timeline
+
+    _load(ref)
+    with session_scope() as session:
+        process = get_process(session, ref=ref)
+        runs = stage_runs(session, process=process)
+        items = timeline(session, process=process, as_of=clock.today())
+    flow_runs = []
+    for run in runs:
+        state = None
+        if run.flow_run_id:
+            try:
+                state = orchestration.run_state(run.flow_run_id)[1]
+            except Exception:  # noqa: BLE001 - the server may be down; the record still shows
+                state = "unknown (server unreachable)"
+        flow_runs.append({"stage": run.stage, "name": f"{ref}-{run.stage}",
+                          "flow_run_id": run.flow_run_id, "state": state,
+                          "started_on": str(run.started_on),
+                          "ended_on": str(run.ended_on) if run.ended_on else None,
+                          "url": orchestration.ui_url(run.flow_run_id) if run.flow_run_id else None})
+    open_items = [i for i in items if i["status"] in ("pending", "overdue", "escalated")]
+    return {
+        "ref": process.ref, "process": process.kind, "child": process.child_ref,
+        "stage": process.stage, "status": process.status, "outcome": process.outcome,
+        "opened_on": str(process.opened_on),
+        "closed_on": str(process.closed_on) if process.closed_on else None,
+        "waiting_for": process.waiting_for,
+        "overdue": [i for i in open_items if i["status"] in ("overdue", "escalated")],
+        "next_due": [i for i in open_items if i["status"] == "pending" and i["due"]][:10],
+        "open_checklist": [i["key"] for i in open_items if i["due"] is None],
+        "flow_runs": flow_runs,
+    }
+
+
+@case_app.command("show")
+def case_show(
+    ref: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Stage, status, what the case waits for, and its flow runs."""
+    shown = _show(ref)
+    if as_json:
+        _print_json(shown)
+        return
+    status = shown["status"] + (f" ({shown['outcome']})" if shown["outcome"] else "")
+    typer.echo(f"{shown['ref']}  {shown['process']}  child {shown['child']}")
+    typer.echo(f"  stage: {shown['stage']}   status: {status}   opened {shown['opened_on']}")
+    typer.echo(f"  waiting for: {shown['waiting_for'] or '-'}")
+    for label, items in (("overdue", shown["overdue"]), ("next due", shown["next_due"])):
+        for item in items:
+            typer.echo(f"  {label:9} {item['due'] or '':25} {item['key']:34} {item['owner']}")
+    if shown["open_checklist"]:
+        typer.echo(f"  checklist open: {', '.join(shown['open_checklist'])}")
+    for run in shown["flow_runs"]:
+        typer.echo(f"  flow run {run['name']}: {run['state']}  {run['url'] or ''}")
+
+
+@case_app.command("timeline")
+def case_timeline(
+    ref: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Judge status as of this day.")] = (
+        None),
+) -> None:
+    """Every obligation of the process, with its status as of a day (default today)."""
+    from stepdown.db import session_scope
+    from stepdown.records import get_process, timeline
+
+    day = _date("as-of", as_of) or clock.today()
+    _load(ref)
+    with session_scope() as session:
+        items = timeline(session, process=get_process(session, ref=ref), as_of=day)
+    if as_json:
+        _print_json(items)
+        return
+    for item in items:
+        window = f"{item['earliest']}.." if item["earliest"] else ""
+        typer.echo(f"{item['status']:10} {window + (item['due'] or '-'):36} {item['key']:36} "
+                   f"{item['owner']:26} {item['done_on'] or ''}")
+
+
+@case_app.command("list")
+def case_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Every process, newest last."""
+    from stepdown.db import session_scope
+    from stepdown.records import list_processes
+
+    with session_scope() as session:
+        rows = [{"ref": p.ref, "process": p.kind, "child": p.child_ref, "stage": p.stage,
+                 "status": p.status, "outcome": p.outcome, "opened_on": str(p.opened_on),
+                 "waiting_for": p.waiting_for} for p in list_processes(session)]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['ref']:16} {row['process']:16} {row['stage']:15} {row['status']:7} "
+                   f"{row['outcome'] or '':20} waiting for {row['waiting_for'] or '-'}")
+
+
+# ------------------------------------------------------------------------------------ input
+def _read_data(data: str | None, file: Path | None) -> Any:
+    if (data is None) == (file is None):
+        fail("data: give exactly one of --data JSON and --file PATH")
+    if file is not None:
+        try:
+            data = file.read_text("utf-8")
+        except OSError as exc:
+            fail(f"file: cannot read {file} ({exc.strerror})")
+    try:
+        return json.loads(data or "")
+    except json.JSONDecodeError as exc:
+        fail(f"data: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")
+
+
+@app.command("input")
+def input_(
+    ref: Annotated[str, typer.Argument(help="The process reference.")],
+    key: Annotated[str, typer.Argument(help="A form name or an obligation key.")],
+    data: Annotated[str | None, typer.Option("--data", help="The form's fields as JSON.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A JSON file of the fields.")] = None,
+) -> None:
+    """Submit a form or complete an obligation; exits 0 once it is applied to the timeline."""
+    from stepdown import orchestration
+    from stepdown.db import session_scope
+    from stepdown.inputs import check, is_form
+    from stepdown.records import NotFound, case_view, get_process
+
+    payload = _read_data(data, file)
+    _load(ref)
+    try:
+        with session_scope() as session:
+            view = case_view(session, process=get_process(session, ref=ref))
+            checked = check(view, key, payload)
+    except (FormError, NotFound) as exc:
+        fail(str(exc))
+    flow_waits = is_form(key) or checked.form.__class__.__name__ == "SupportOutcome"
+    if not flow_waits:
+        _record_directly(ref, key, payload)
+    else:
+        try:
+            _hand_to_flow(ref, key, payload, checked.data)
+        except orchestration.OrchestrationError as exc:
+            fail(str(exc), FAILURE)
+    typer.echo(f"{ref}: {key} recorded")
+
+
+def _record_directly(ref: str, key: str, payload: Any) -> None:
+    from stepdown.db import session_scope
+    from stepdown.inputs import apply_input
+    from stepdown.records import NotFound, get_process
+
+    try:
+        with session_scope() as session:
+            process = get_process(session, ref=ref, lock=True)
+            apply_input(session, process=process, key=key, data=payload, channel="cli")
+    except (FormError, NotFound) as exc:
+        fail(str(exc))
+
+
+def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> None:
+    """Wait until the case's flow run waits for ``key``, record the input, resume the run, and
+    wait until the flow has applied it."""
+    from stepdown import orchestration
+    from stepdown.db import session_scope
+    from stepdown.records import find_submission, get_process, record_submission
+
+    timeout = get_settings().input_timeout
+
+    def waiting() -> tuple[str, str] | None:
+        with session_scope() as session:
+            process = get_process(session, ref=ref)
+            if process.waiting_for != key or not process.waiting_flow_run_id:
+                return None
+            run_id, input_key = process.waiting_flow_run_id, process.waiting_input_key
+        if orchestration.run_state(run_id)[0] != "PAUSED":
+            return None
+        return run_id, str(input_key)
+
+    found = orchestration.poll(waiting, timeout=timeout)
+    if not found:
+        raise orchestration.OrchestrationError(
+            f"{ref} is not waiting for {key} after {timeout:.0f}s: see `stepdown case show {ref}`")
+    run_id, input_key = found
+    with session_scope() as session:  # write before acknowledging: the input is on record
+        process = get_process(session, ref=ref, lock=True)
+        received = record_submission(session, process=process, form=key, data=payload,
+                                     channel="cli", values=values, flow_run_id=run_id,
+                                     input_key=input_key, status="received")
+        submission_id = received.id
+    try:
+        orchestration.resume(run_id, values)
+    except orchestration.OrchestrationError:
+        with session_scope() as session:
+            process = get_process(session, ref=ref)
+            row = find_submission(session, process=process, input_key=input_key)
+            if row is not None and row.id == submission_id and row.status == "received":
+                row.status, row.error = "rejected", "the flow run refused the input"
+                session.add(row)
+        raise
+
+    def applied() -> tuple[str, str | None] | None:
+        with session_scope() as session:
+            row = find_submission(session, process=get_process(session, ref=ref),
+                                  input_key=input_key)
+            if row is not None and row.status != "received":
+                return row.status, row.error
+        state = orchestration.run_state(run_id)[0]
+        if state in ("FAILED", "CRASHED", "CANCELLED"):
+            return "failed", f"flow run {ref} ended {state.lower()}"
+        return None
+
+    result = orchestration.poll(applied, timeout=timeout)
+    if not result:
+        raise orchestration.OrchestrationError(
+            f"{key} was handed to flow run {run_id} but not applied within {timeout:.0f}s")
+    status, error = result
+    if status == "rejected":
+        fail(error or f"{key} was refused")
+    if status == "failed":
+        raise orchestration.OrchestrationError(error or "the flow run failed")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

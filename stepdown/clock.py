@@ -1,0 +1,38 @@
+"""The one place that reads the time.
+
+Everything else asks this module. Tests (and a rehearsal of a past day) set
+``STEPDOWN_TODAY=YYYY-MM-DD`` or call :func:`set_clock`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from stepdown.domain.calendar import LONDON
+
+_override: Callable[[], datetime] | None = None
+
+
+def set_clock(fn: Callable[[], datetime] | None) -> None:
+    """Replace the clock (``None`` restores the real one)."""
+    global _override
+    _override = fn
+
+
+def now() -> datetime:
+    """The current instant, in Europe/London."""
+    if _override is not None:
+        return _override().astimezone(LONDON)
+    fixed = os.environ.get("STEPDOWN_TODAY")
+    if fixed:
+        return datetime.combine(date.fromisoformat(fixed), datetime.min.time(), LONDON).replace(
+            hour=12
+        )
+    return datetime.now(UTC).astimezone(LONDON)
+
+
+def today() -> date:
+    """Today's Europe/London date."""
+    return now().date()

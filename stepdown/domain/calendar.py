@@ -1,0 +1,133 @@
+"""The practice calendar: working days, date arithmetic and deadline adjustment.
+
+DOMAIN.md section 2. Dates are Europe/London local dates; a working day is Monday to Friday and
+not an England and Wales bank holiday (``holidays.UK(subdiv="ENG")``: without ``subdiv`` it omits
+Easter Monday and the Summer bank holiday).
+"""
+
+from __future__ import annotations
+
+import calendar as _stdcal
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+LONDON = ZoneInfo("Europe/London")
+
+UNITS = ("hours", "days", "weeks", "months", "working_days")
+_DURATION = re.compile(r"^\s*(\d+)\s+(hour|day|week|month|working[ _]day)s?\s*$")
+
+
+@lru_cache(maxsize=None)
+def _bank_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.UK(subdiv="ENG", years=year).keys())
+
+
+def is_bank_holiday(day: date) -> bool:
+    return day in _bank_holidays(day.year)
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and not is_bank_holiday(day)
+
+
+def add_working_days(day: date, n: int) -> date:
+    """The n-th working day after ``day`` (``day`` itself is not counted)."""
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    current = day
+    while n > 0:
+        current += timedelta(days=1)
+        if is_working_day(current):
+            n -= 1
+    return current
+
+
+def next_working_day(day: date) -> date:
+    """``day`` if it is a working day, else the next one."""
+    while not is_working_day(day):
+        day += timedelta(days=1)
+    return day
+
+
+def previous_working_day(day: date) -> date:
+    """``day`` if it is a working day, else the previous one."""
+    while not is_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def add_months(day: date, n: int) -> date:
+    """Calendar months, clamped to the month's end (2026-01-31 + 1 month = 2026-02-28)."""
+    month_index = day.month - 1 + n
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    last = _stdcal.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A timescale from a policy: ``14 days``, ``3 working days``, ``1 month``, ``48 hours``."""
+
+    amount: int
+    unit: str
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        match = _DURATION.match(text)
+        if not match:
+            raise ValueError(
+                f"{text!r} is not a duration: write '<n> hours|days|weeks|months|working days'"
+            )
+        unit = match.group(2).replace(" ", "_") + "s"
+        return cls(int(match.group(1)), unit)
+
+    @property
+    def is_hours(self) -> bool:
+        return self.unit == "hours"
+
+    def __mul__(self, k: int) -> Duration:
+        return Duration(self.amount * k, self.unit)
+
+    def after(self, day: date) -> date:
+        """``day`` plus this duration, as a date (not for hours)."""
+        if self.unit == "days":
+            return day + timedelta(days=self.amount)
+        if self.unit == "weeks":
+            return day + timedelta(weeks=self.amount)
+        if self.unit == "months":
+            return add_months(day, self.amount)
+        if self.unit == "working_days":
+            return add_working_days(day, self.amount)
+        raise ValueError(f"{self} is elapsed time: use after_instant")
+
+    def after_instant(self, moment: datetime) -> datetime:
+        """Elapsed hours: 2026-03-28 10:00 GMT + 48 hours = 2026-03-30 11:00 BST."""
+        if moment.tzinfo is None:
+            raise ValueError("an instant needs its UTC offset")
+        if not self.is_hours:
+            raise ValueError(f"{self} is not elapsed time")
+        utc = moment.astimezone(ZoneInfo("UTC")) + timedelta(hours=self.amount)
+        return utc.astimezone(LONDON)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.unit.replace('_', ' ')}"
+
+
+def deadline(day: date) -> date:
+    """(rule) A day-based deadline on a non-working day moves back to the previous working day."""
+    return previous_working_day(day)
+
+
+def earliest(day: date) -> date:
+    """(rule) An earliest date on a non-working day moves forward to the next working day."""
+    return next_working_day(day)
+
+
+def local_date(moment: datetime) -> date:
+    """The Europe/London date of an instant."""
+    return moment.astimezone(LONDON).date()

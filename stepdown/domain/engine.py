@@ -1,0 +1,231 @@
+"""The obligation engine: every obligation a process has, computed from the policy and its record.
+
+Pure: no database, no Prefect, no clock. Given what has been recorded (stage starts and ends,
+accepted forms, completed obligations), :func:`plan` returns every obligation with its key, owner,
+earliest and due dates, in policy order. Recurring obligations appear as the recorded dates make
+them due: a chain's next occurrence once the previous one is done; a series once its start is known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from stepdown.domain import calendar as cal
+from stepdown.domain.calendar import Duration
+from stepdown.domain.policy import Anchor, DateExpr, Policy, Rule
+
+_MAX_OCCURRENCES = 500  # a guard against a policy that never ends a chain
+
+
+@dataclass(frozen=True)
+class Completion:
+    done_on: date
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Facts:
+    """What has been recorded for one process."""
+
+    process: str
+    stage_starts: dict[str, date] = field(default_factory=dict)
+    stage_ends: dict[str, date] = field(default_factory=dict)
+    forms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    done: dict[str, Completion] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Planned:
+    key: str
+    rule: Rule
+    opened_on: date
+    due_on: date | None = None
+    due_at: datetime | None = None
+    earliest_on: date | None = None
+    cancelled: bool = False
+    completion: str | None = None
+
+    @property
+    def stage(self) -> str:
+        return self.rule.stage
+
+    @property
+    def owner(self) -> str:
+        return self.rule.owner
+
+
+def as_when(value: Any) -> date | datetime | None:
+    """A recorded value as a date or an instant (ISO strings are parsed)."""
+    if value is None or isinstance(value, (date, datetime)):
+        return value
+    if isinstance(value, str):
+        if "T" in value:
+            return datetime.fromisoformat(value)
+        return date.fromisoformat(value)
+    raise TypeError(f"not a date: {value!r}")
+
+
+class _Planner:
+    def __init__(self, policy: Policy, facts: Facts) -> None:
+        self.policy = policy
+        self.facts = facts
+        self.out: dict[str, Planned] = {}
+
+    # -- anchors ---------------------------------------------------------------------------------
+    def anchor(self, anchor: Anchor) -> date | datetime | None:
+        facts = self.facts
+        if anchor.kind == "stage":
+            return facts.stage_starts.get(anchor.name)
+        if anchor.kind == "done":
+            done = facts.done.get(anchor.name)
+            return done.done_on if done else None
+        if anchor.kind == "due":
+            planned = self.out.get(anchor.name)
+            return planned.due_at or planned.due_on if planned else None
+        if anchor.kind == "last_due":
+            names = anchor.name.split("|")
+            dues = [p.due_on for p in self.out.values()
+                    if p.due_on and any(p.key == n or p.key.startswith(n + "#") for n in names)]
+            return max(dues) if dues else None
+        for data in facts.forms.get(anchor.name, []):
+            if anchor.where is None or str(data.get(anchor.where[0])) == anchor.where[1]:
+                return as_when(data.get(anchor.field or ""))
+        return None
+
+    def value(self, expr: DateExpr | None) -> date | datetime | None:
+        if expr is None:
+            return None
+        base = self.anchor(expr.anchor)
+        if base is None or expr.offset is None:
+            return base
+        return shift(base, expr.offset)
+
+    # -- emitting --------------------------------------------------------------------------------
+    def emit(self, rule: Rule, key: str, opened: date | datetime, due: date | datetime | None,
+             earliest: date | datetime | None = None, completion: str | None = None) -> Planned:
+        due_on, due_at = split_due(due)
+        earliest_on = cal.earliest(_day(earliest)) if earliest is not None else None
+        end = self.facts.stage_ends.get(rule.stage)
+        cancelled = bool((rule.recurring or rule.ends_with_stage) and end and due_on and due_on > end)
+        planned = Planned(key=key, rule=rule, opened_on=_day(opened), due_on=due_on, due_at=due_at,
+                          earliest_on=earliest_on, cancelled=cancelled,
+                          completion=completion if completion is not None else rule.completion)
+        self.out[key] = planned
+        return planned
+
+    # -- rule kinds ------------------------------------------------------------------------------
+    def once(self, rule: Rule) -> None:
+        opened = self.value(rule.opens)
+        if rule.opens is not None and opened is None:
+            return
+        due = self.value(rule.due)
+        if rule.due is not None and due is None:
+            return
+        earliest = self.value(rule.earliest)
+        if rule.earliest is not None and earliest is None:
+            return
+        if opened is None:
+            anchor = self.anchor(rule.due.anchor) if rule.due else None
+            opened = anchor if anchor is not None else self.facts.stage_starts.get(rule.stage)
+        if opened is None:
+            return
+        self.emit(rule, rule.key, opened, due, earliest)
+
+    def chain(self, rule: Rule) -> None:
+        assert rule.first is not None and rule.every is not None
+        opened = self.anchor(rule.first.anchor)
+        due = self.value(rule.first)
+        k = 1
+        while due is not None and opened is not None and k <= _MAX_OCCURRENCES:
+            planned = self.emit(rule, f"{rule.key}#{k}", opened, due)
+            done = self.facts.done.get(planned.key)
+            if planned.cancelled or done is None:
+                return
+            opened, due = done.done_on, shift(done.done_on, rule.every)
+            k += 1
+
+    def series(self, rule: Rule) -> None:
+        assert rule.start is not None and rule.every is not None
+        base = self.value(rule.start)
+        if base is None:
+            return
+        bound = self.anchor(rule.until) if rule.until is not None else None
+        if rule.until is not None and bound is None:
+            return
+        total = rule.count or _MAX_OCCURRENCES
+        first = rule.first_offset or rule.every
+        k = 1
+        while k <= total:
+            key = rule.key if (k == 1 and not rule.number_first) else f"{rule.key}#{k}"
+            due = shift(base, _nth(first, rule.every, k))
+            if bound is not None and _day(cal.deadline(_day(due))) > _day(bound):
+                return
+            last = rule.count is not None and k == total
+            opened = self.anchor(rule.start.anchor) or base
+            self.emit(rule, key, opened, due, completion=rule.completion_last if last else None)
+            done = self.facts.done.get(key)
+            if (last and done and rule.extend_field and rule.extend_count
+                    and str(done.data.get(rule.extend_field)) == rule.extend_value):
+                total += rule.extend_count
+            k += 1
+
+    def extension(self, rule: Rule) -> None:
+        assert rule.after and rule.field and rule.weeks_field
+        previous, k = rule.after, 1
+        while k <= _MAX_OCCURRENCES:
+            done = self.facts.done.get(previous)
+            planned_previous = self.out.get(previous)
+            if done is None or planned_previous is None or planned_previous.due_on is None:
+                return
+            if str(done.data.get(rule.field)) != rule.value:
+                return
+            weeks = int(done.data.get(rule.weeks_field) or 0)
+            due = shift(planned_previous.due_on, Duration(weeks, "weeks"))
+            previous = f"{rule.key}#{k}"
+            self.emit(rule, previous, done.done_on, due)
+            k += 1
+
+    def run(self) -> list[Planned]:
+        for rule in self.policy.rules_for(self.facts.process):
+            getattr(self, rule.kind)(rule)
+        return list(self.out.values())
+
+
+def _nth(first: Duration, every: Duration, k: int) -> Duration | tuple[Duration, Duration]:
+    """The offset of the k-th occurrence: first + (k-1) * every, in one unit when they share one."""
+    if first.unit == every.unit:
+        return Duration(first.amount + every.amount * (k - 1), first.unit)
+    return (first, every * (k - 1))
+
+
+def shift(base: date | datetime, offset: Duration | tuple[Duration, ...]) -> date | datetime:
+    """``base`` moved by a duration (or several in turn). Hours keep the instant; the rest are dates."""
+    if isinstance(offset, tuple):
+        for part in offset:
+            base = shift(base, part)
+        return base
+    if offset.is_hours:
+        if not isinstance(base, datetime):
+            raise ValueError(f"{offset} needs an instant, not the date {base}")
+        return offset.after_instant(base)
+    return offset.after(_day(base))
+
+
+def _day(value: date | datetime) -> date:
+    return cal.local_date(value) if isinstance(value, datetime) else value
+
+
+def split_due(due: date | datetime | None) -> tuple[date | None, datetime | None]:
+    """A due date is moved back to a working day (rule); an hour-based instant is not moved."""
+    if due is None:
+        return None, None
+    if isinstance(due, datetime):
+        return cal.local_date(due), due
+    return cal.deadline(due), None
+
+
+def plan(policy: Policy, facts: Facts) -> list[Planned]:
+    """Every obligation of the process, in policy order."""
+    return _Planner(policy, facts).run()

@@ -1,0 +1,242 @@
+"""The practice policy: timescales as data, loaded from a TOML file.
+
+The default policy ships in ``stepdown/policies/default.toml``; a local authority points
+``STEPDOWN_POLICY`` at its own copy. Every rule names its source document and section.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from stepdown.domain.calendar import Duration
+
+KINDS = ("once", "chain", "series", "extension")
+PROCESSES = ("step_down", "stability", "unplanned_ending")
+ROLES = (
+    "social_worker",
+    "supervising_social_worker",
+    "iro",
+    "residential_key_worker",
+    "family_finding",
+    "scayt",
+    "stability_worker",
+    "team_manager",
+    "fostering_team_manager",
+    "head_of_service",
+    "virtual_school",
+    "foster_carer",
+    "advocate",
+    "review_panel_admin",
+)
+
+_ANCHOR = re.compile(
+    r"^(?:stage(?::(?P<stage>[a-z_]+))?"
+    r"|(?P<ref>done|due|last_due):(?P<keys>[a-z_.#|]+)"
+    r"|form:(?P<form>[a-z_]+\.[a-z_]+)\.(?P<field>[a-z_]+)(?:\[(?P<cf>[a-z_]+)=(?P<cv>[A-Za-z0-9_.]+)\])?)$"
+)
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used, with the rule and the reason."""
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A named date in a process's record: a stage start, a done date, a due date, a form field."""
+
+    kind: str  # stage | done | due | last_due | form
+    name: str  # stage name, obligation key(s) joined by '|', or form name
+    field: str | None = None
+    where: tuple[str, str] | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, stage: str) -> Anchor:
+        match = _ANCHOR.match(text.strip())
+        if not match:
+            raise PolicyError(f"anchor {text!r} is not one of stage, stage:<name>, done:<key>, "
+                              "due:<key>, last_due:<key>, form:<form>.<field>[<f>=<v>]")
+        if match.group("ref"):
+            return cls(match.group("ref"), match.group("keys"))
+        if match.group("form"):
+            where = (match.group("cf"), match.group("cv")) if match.group("cf") else None
+            return cls("form", match.group("form"), match.group("field"), where)
+        return cls("stage", match.group("stage") or stage)
+
+
+@dataclass(frozen=True)
+class DateExpr:
+    """``<anchor> [+ <duration>]``."""
+
+    anchor: Anchor
+    offset: Duration | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, stage: str) -> DateExpr:
+        anchor_text, _, offset_text = text.partition("+")
+        offset = Duration.parse(offset_text) if offset_text.strip() else None
+        return cls(Anchor.parse(anchor_text, stage=stage), offset)
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    process: str
+    stage: str
+    owner: str
+    title: str
+    source: str
+    kind: str = "once"
+    due: DateExpr | None = None
+    earliest: DateExpr | None = None
+    opens: DateExpr | None = None
+    completion: str | None = None
+    ends_with_stage: bool = False  # cancelled if still open when its stage ends before its due
+    # chain
+    first: DateExpr | None = None
+    every: Duration | None = None
+    # series
+    start: DateExpr | None = None
+    first_offset: Duration | None = None
+    count: int | None = None
+    until: Anchor | None = None
+    number_first: bool = True
+    completion_last: str | None = None
+    extend_field: str | None = None
+    extend_value: str | None = None
+    extend_count: int | None = None
+    # extension
+    after: str | None = None
+    field: str | None = None
+    value: str | None = None
+    weeks_field: str | None = None
+
+    @property
+    def is_checklist(self) -> bool:
+        return self.kind == "once" and self.due is None
+
+    @property
+    def recurring(self) -> bool:
+        return self.kind in ("chain", "series", "extension")
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    rules: tuple[Rule, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+    path: str = ""
+
+    def rules_for(self, process: str) -> tuple[Rule, ...]:
+        return tuple(r for r in self.rules if r.process == process)
+
+    def rule_for_key(self, key: str) -> Rule | None:
+        """The rule an obligation key (``preparation.review#3``) comes from."""
+        base = key.split("#", 1)[0]
+        return next((r for r in self.rules if r.key == base), None)
+
+    def duration(self, name: str, default: str) -> Duration:
+        return Duration.parse(str(self.settings.get(name, default)))
+
+
+_ALLOWED = {
+    "once": {"due", "earliest", "opens", "completion", "ends_with_stage"},
+    "chain": {"first", "every"},
+    "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
+               "extend_field", "extend_value", "extend_count"},
+    "extension": {"after", "field", "value", "weeks_field", "completion"},
+}
+_COMMON = {"key", "kind", "process", "stage", "owner", "title", "source"}
+
+
+def _rule(raw: dict[str, Any], index: int) -> Rule:
+    where = f"rule {index + 1} ({raw.get('key', '?')})"
+    for name in ("key", "process", "stage", "owner", "title", "source"):
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise PolicyError(f"{where}: '{name}' is required")
+    kind = raw.get("kind", "once")
+    if kind not in KINDS:
+        raise PolicyError(f"{where}: kind must be one of {', '.join(KINDS)}")
+    unknown = set(raw) - _COMMON - _ALLOWED[kind]
+    if unknown:
+        raise PolicyError(f"{where}: {', '.join(sorted(unknown))} not allowed for kind {kind}")
+    if raw["process"] not in PROCESSES:
+        raise PolicyError(f"{where}: process must be one of {', '.join(PROCESSES)}")
+    if raw["owner"] not in ROLES:
+        raise PolicyError(f"{where}: owner {raw['owner']!r} is not a role of DOMAIN.md")
+    stage = raw["stage"]
+    try:
+        def expr(name: str) -> DateExpr | None:
+            return DateExpr.parse(raw[name], stage=stage) if name in raw else None
+
+        def dur(name: str) -> Duration | None:
+            return Duration.parse(raw[name]) if name in raw else None
+
+        common = dict(key=raw["key"], process=raw["process"], stage=stage, owner=raw["owner"],
+                      title=raw["title"], source=raw["source"], kind=kind)
+        if kind == "once":
+            return Rule(**common, due=expr("due"), earliest=expr("earliest"), opens=expr("opens"),
+                        completion=raw.get("completion"),
+                        ends_with_stage=bool(raw.get("ends_with_stage", False)))
+        if kind == "chain":
+            if "first" not in raw or "every" not in raw:
+                raise PolicyError(f"{where}: a chain needs 'first' and 'every'")
+            return Rule(**common, first=expr("first"), every=dur("every"))
+        if kind == "series":
+            if "start" not in raw or "every" not in raw:
+                raise PolicyError(f"{where}: a series needs 'start' and 'every'")
+            if ("count" in raw) == ("until" in raw):
+                raise PolicyError(f"{where}: a series needs exactly one of 'count' and 'until'")
+            return Rule(
+                **common, start=expr("start"), every=dur("every"), first_offset=dur("first"),
+                count=raw.get("count"),
+                until=Anchor.parse(raw["until"], stage=stage) if "until" in raw else None,
+                number_first=bool(raw.get("number_first", True)),
+                completion_last=raw.get("completion_last"), extend_field=raw.get("extend_field"),
+                extend_value=raw.get("extend_value"), extend_count=raw.get("extend_count"),
+            )
+        for name in ("after", "field", "value", "weeks_field"):
+            if name not in raw:
+                raise PolicyError(f"{where}: an extension needs '{name}'")
+        return Rule(**common, after=raw["after"], field=raw["field"], value=raw["value"],
+                    weeks_field=raw["weeks_field"], completion=raw.get("completion"))
+    except ValueError as exc:
+        if isinstance(exc, PolicyError):
+            raise
+        raise PolicyError(f"{where}: {exc}") from exc
+
+
+def parse_policy(text: str, *, path: str = "<string>") -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
+    raws = data.get("rule", [])
+    rules = tuple(_rule(raw, i) for i, raw in enumerate(raws))
+    keys = [r.key for r in rules]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise PolicyError(f"{path}: rule keys appear twice: {', '.join(duplicates)}")
+    meta = data.get("policy", {})
+    return Policy(name=meta.get("name", Path(path).stem), rules=rules,
+                  settings=data.get("settings", {}), path=path)
+
+
+def default_policy_text() -> str:
+    return resources.files("stepdown.policies").joinpath("default.toml").read_text("utf-8")
+
+
+@lru_cache(maxsize=8)
+def load_policy(path: str | None = None) -> Policy:
+    """The policy at ``path``, or the default one shipped with the package."""
+    if path is None:
+        return parse_policy(default_policy_text(), path="default.toml")
+    file = Path(path)
+    if not file.is_file():
+        raise PolicyError(f"STEPDOWN_POLICY: no policy file at {path}")
+    return parse_policy(file.read_text("utf-8"), path=str(file))

@@ -1,0 +1,44 @@
+"""What every case flow does: wait for an input through the Prefect UI or the command line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.flow_runs import suspend_flow_run
+from prefect.runtime import flow_run
+
+from stepdown.tasks.case import apply_input, mark_waiting, pause_key, recorded_input
+
+MAX_ATTEMPTS = 50
+
+
+def await_input(ref: str, key: str, model: type[Any], description: str,
+                until: Callable[[dict[str, Any]], bool] = lambda data: True) -> dict[str, Any]:
+    """Suspend until ``key`` is submitted and accepted (and ``until`` holds); return its data.
+
+    Each attempt has a stable pause key, so a resumed run replays earlier attempts (their input
+    is already stored) and only suspends on the first attempt that has none. A rejected input
+    (the UI cannot check the rules that need the case's record) is recorded and asked for again.
+    """
+    logger = get_run_logger()
+    recorded = recorded_input(ref, key)
+    if recorded is not None and until(recorded):
+        return recorded
+    run_id = str(flow_run.get_id())
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        input_key = pause_key(key, attempt)
+        mark_waiting(ref, key, run_id, input_key)
+        form = model.with_initial_data(description=description)
+        received = suspend_flow_run(wait_for_input=form, key=input_key)
+        data = received.model_dump(mode="json")
+        result = apply_input(ref, key, data, run_id, input_key)
+        if result["status"] == "accepted":
+            logger.info("%s accepted for %s", key, ref)
+            if until(data):
+                return data
+            continue
+        logger.warning("%s refused for %s: %s", key, ref, result["error"])
+        description = f"**Last input refused:** {result['error']}\n\n{description}"
+    raise RuntimeError(f"{key}: refused {MAX_ATTEMPTS} times")

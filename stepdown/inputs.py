@@ -1,0 +1,101 @@
+"""Inputs to a case, from the command line or the Prefect UI: resolve, validate, apply.
+
+An input is named by a form (``identification.suitability``) or an obligation key
+(``preparation.review#2``). Validation reads the case and the clock and changes nothing;
+:func:`apply_input` records the submission and its effects in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from stepdown import clock
+from stepdown.domain import step_down
+from stepdown.domain.step_down import CaseView, Effects
+from stepdown.models.forms import STAGE_FORMS, Done, FormError, FormSpec
+from stepdown.models.tables import Process, Submission
+from stepdown.records import (
+    NotFound,
+    apply_effects,
+    audit,
+    case_view,
+    find_submission,
+    record_submission,
+)
+
+
+@dataclass(frozen=True)
+class Checked:
+    key: str
+    spec: FormSpec | None  # a stage decision form, or None for an obligation's completion
+    form: Any
+    effects: Effects
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.form.model_dump(mode="json"))
+
+
+def is_form(key: str) -> bool:
+    return key in STAGE_FORMS
+
+
+def model_for(case: CaseView, key: str) -> type[Any]:
+    """The RunInput model a flow waits on for ``key``."""
+    if is_form(key):
+        return STAGE_FORMS[key].model
+    return step_down.completion_model(case, key)
+
+
+def check(case: CaseView, key: str, data: Any) -> Checked:
+    """Validate an input against the case as it is now; raises FormError or NotFound."""
+    today = clock.today()
+    if is_form(key):
+        spec = STAGE_FORMS[key]
+        form = step_down.check_stage_form(case, spec, data, today=today)
+        return Checked(key, spec, form, step_down.stage_form_effects(spec, form))
+    if key not in case.obligations:
+        raise NotFound(f"key: {key!r} is not a form or an obligation of {case.ref}")
+    done: Done = step_down.check_completion(case, key, data, today=today)
+    return Checked(key, None, done, step_down.completion_effects(key, done))
+
+
+def apply_input(session: Session, *, process: Process, key: str, data: Any, channel: str,
+                flow_run_id: str | None = None, input_key: str | None = None) -> Submission:
+    """Validate and apply an input; a rejected one from a flow is recorded as rejected.
+
+    Idempotent by ``input_key``: a flow re-run after a crash gets the recorded result back.
+    """
+    received = None
+    if input_key is not None:
+        received = find_submission(session, process=process, input_key=input_key)
+        if received is not None and received.status in ("accepted", "rejected"):
+            return received
+    try:
+        checked = check(case_view(session, process=process), key, data)
+    except (FormError, NotFound) as exc:
+        if input_key is None:
+            raise
+        if received is not None:
+            received.status, received.error = "rejected", str(exc)[:500]
+            session.add(received)
+            return received
+        return record_submission(session, process=process, form=key, data=data,
+                                 channel=channel, flow_run_id=flow_run_id, input_key=input_key,
+                                 status="rejected", error=str(exc)[:500])
+    if received is not None:
+        received.status, received.values = "accepted", checked.data
+        session.add(received)
+        audit(session, process=process, actor=received.channel, action="input.accepted",
+              form=key, input_key=input_key)
+        submission = received
+    else:
+        submission = record_submission(session, process=process, form=key, data=data,
+                                       values=checked.data, channel=channel,
+                                       flow_run_id=flow_run_id, input_key=input_key)
+    apply_effects(session, process=process, effects=checked.effects,
+                  actor=submission.channel)
+    return submission

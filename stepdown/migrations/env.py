@@ -1,0 +1,33 @@
+"""Alembic environment: migrations run on the connection db.migrate() hands in."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import stepdown.models.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+connection = context.config.attributes.get("connection")
+target_metadata = SQLModel.metadata
+
+
+def run() -> None:
+    if connection is None:
+        from sqlalchemy import create_engine
+
+        engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+        with engine.begin() as conn:
+            _configure(conn)
+    else:
+        _configure(connection)
+
+
+def _configure(conn) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=conn,
+        target_metadata=target_metadata,
+        render_as_batch=conn.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

@@ -1,0 +1,226 @@
+"""The forms practitioners fill in: what a flow waits for, and how an obligation is completed.
+
+Each form is a Prefect ``RunInput``: the Prefect UI renders it in the Resume dialog from its
+JSON schema, so every field has a plain title and a description, choices are ``Literal`` (a
+dropdown) and dates are ``date`` (a date picker). The field names are DOMAIN.md's contract.
+Rules that need the case's record (dates within the stage, a ratified care plan) live in
+``stepdown.domain.step_down``; the schema carries what can be checked on the form alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from prefect.input import RunInput
+from pydantic import Field, ValidationError
+
+
+class Suitability(RunInput):
+    """Record the multi-agency suitability meeting for Step Down."""
+
+    held_on: date = Field(
+        title="Date of the suitability meeting",
+        description="The day the multi-agency suitability meeting was held. Not before the case "
+        "was opened, not in the future.",
+    )
+    sdq_score: int = Field(
+        ge=0,
+        le=40,
+        title="SDQ score (0-40)",
+        description="The child's Strengths and Difficulties Questionnaire total. 0-13 is within "
+        "range; 14 or more needs the discussion recorded below. A high score does not by itself "
+        "rule out Step Down.",
+    )
+    care_needs_band: Literal["2.1", "2.2", "other"] = Field(
+        title="Care needs band",
+        description="The child's assessed care needs band: 2.1, 2.2 or other.",
+    )
+    care_plan_ratified: bool = Field(
+        title="Care plan of fostering ratified by the IRO",
+        description="Tick if the IRO has ratified a care plan of fostering. PACT cannot approve "
+        "Step Down without it.",
+    )
+    discussion_notes: str = Field(
+        default="",
+        max_length=5000,
+        title="Discussion of the SDQ score",
+        description="Required when the SDQ score is 14 or more: how the meeting weighed the "
+        "child's needs. Refer to the child by their case reference only: no names.",
+    )
+
+
+class PactDecision(RunInput):
+    """Record the decision of the senior managers' performance meeting (PACT)."""
+
+    decided_on: date = Field(
+        title="Date of the PACT decision",
+        description="The day PACT decided. Not before the suitability meeting, not in the future.",
+    )
+    decision: Literal["proceed", "not_now", "not_suitable"] = Field(
+        title="Decision",
+        description="proceed: start Preparation (needs a ratified care plan). not_now or "
+        "not_suitable: close the case with that outcome.",
+    )
+
+
+class Readiness(RunInput):
+    """Record whether the child is ready to move on to Matching."""
+
+    decided_on: date = Field(
+        title="Date of the readiness decision",
+        description="The day the child confirmed they feel ready (or Step Down was found not "
+        "suitable). Not before Preparation began, not in the future.",
+    )
+    outcome: Literal["ready", "not_suitable"] = Field(
+        title="Outcome",
+        description="ready: the child feels ready, start Matching. not_suitable: close the case.",
+    )
+
+
+class MatchingDecision(RunInput):
+    """Record the decision on a proposed match with a foster family."""
+
+    decided_on: date = Field(
+        title="Date of the matching decision",
+        description="The day the match was approved or declined. Not before Matching began, not "
+        "in the future. An approval is the date the match is agreed.",
+    )
+    outcome: Literal["approved", "declined"] = Field(
+        title="Outcome",
+        description="approved: start Introductions. declined: stay in Matching and amend the My "
+        "Home My Place and Key Criteria.",
+    )
+    reasons: str = Field(
+        default="",
+        max_length=5000,
+        title="Reasons (required when declined)",
+        description="Why the match was declined, to guide the amended search.",
+    )
+
+
+class Move(RunInput):
+    """Record the day the child moved in with their foster family."""
+
+    moved_in_on: date = Field(
+        title="Date the child moved in",
+        description="The day the child moved to the foster home. It starts Ongoing Support. Not "
+        "before Introductions began, not in the future.",
+    )
+
+
+class Done(RunInput):
+    """Record that an obligation was done."""
+
+    done_on: date = Field(
+        title="Date done",
+        description="The day it happened. Not before the obligation opened, not in the future.",
+    )
+
+
+class ReviewOutcome(Done):
+    """Record the final review of the introductions plan: move, or extend the plan."""
+
+    outcome: Literal["move", "extend"] = Field(
+        title="Outcome",
+        description="move: plan the move. extend: extend the introductions plan and review again.",
+    )
+    extend_weeks: int | None = Field(
+        default=None,
+        ge=1,
+        le=12,
+        title="Extension in weeks (when extending)",
+        description="How many weeks the plan is extended; the next review falls that many weeks "
+        "after this review's due date.",
+    )
+
+
+class SupportOutcome(Done):
+    """Record the final monthly support review: continue monthly, or step to standard reviews."""
+
+    outcome: Literal["continue_monthly", "standard"] = Field(
+        title="Outcome",
+        description="continue_monthly: six more monthly reviews. standard: enhanced support ends "
+        "and the case closes (stepped to standard reviews).",
+    )
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """A stage decision form: which process and stage it belongs to, and its model."""
+
+    key: str
+    process: str
+    stage: str
+    model: type[RunInput]
+    date_field: str
+    description: str
+
+
+STAGE_FORMS: dict[str, FormSpec] = {
+    spec.key: spec
+    for spec in (
+        FormSpec("identification.suitability", "step_down", "identification", Suitability,
+                 "held_on", "The multi-agency suitability meeting (000, Stage 1): SDQ 0-13 is "
+                 "within range; 14 or more needs the discussion recorded."),
+        FormSpec("identification.pact_decision", "step_down", "identification", PactDecision,
+                 "decided_on", "The senior managers' performance meeting (PACT, 000 Stage 1) "
+                 "decides whether Step Down proceeds. Proceed needs a care plan of fostering "
+                 "ratified by the IRO."),
+        FormSpec("preparation.readiness", "step_down", "preparation", Readiness, "decided_on",
+                 "Preparation ends when the child confirms they feel ready (000, Stage 2)."),
+        FormSpec("matching.decision", "step_down", "matching", MatchingDecision, "decided_on",
+                 "A proposed match is approved or declined (000, Stage 3). A decline keeps the "
+                 "case in Matching."),
+        FormSpec("introduction.move", "step_down", "introduction", Move, "moved_in_on",
+                 "The child moves in (000, Stage 4); Ongoing Support starts that day."),
+    )
+}
+
+COMPLETIONS: dict[str | None, type[Done]] = {
+    None: Done,
+    "review_outcome": ReviewOutcome,
+    "support_outcome": SupportOutcome,
+}
+
+
+class FormError(ValueError):
+    """Bad input: one line naming the field and the rule."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field, self.rule = field, rule
+        super().__init__(f"{field}: {rule}")
+
+
+def _rule_text(error: dict[str, Any]) -> str:
+    kind, ctx, given = error["type"], error.get("ctx", {}), error.get("input")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a field of this form"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')} (got {given!r})"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')} (got {given!r})"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')} (got {given!r})"
+    if kind.startswith("date"):
+        return f"must be a date YYYY-MM-DD (got {given!r})"
+    if kind.startswith("int"):
+        return f"must be a whole number (got {given!r})"
+    if kind.startswith("bool"):
+        return f"must be true or false (got {given!r})"
+    return str(error.get("msg", "is not valid")).rstrip(".")
+
+
+def parse_form(model: type[RunInput], data: Any) -> RunInput:
+    """The form's data as its model, or a one-line :class:`FormError`."""
+    if not isinstance(data, dict):
+        raise FormError("data", "must be a JSON object of the form's fields")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "data"
+        raise FormError(field, _rule_text(first)) from None

@@ -1,0 +1,274 @@
+"""Data access for the case record: small keyword-only functions taking a ``Session``.
+
+Every change writes its audit event in the same transaction. Obligations are never edited by
+hand: an accepted input records facts (a form, a done date, a stage start) and
+:func:`sync_obligations` re-plans the process from them with the policy engine.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from stepdown import clock
+from stepdown.config import get_settings
+from stepdown.domain.engine import Completion, Facts, plan
+from stepdown.domain.policy import Policy, load_policy
+from stepdown.domain.step_down import CaseView, Effects, ObligationView
+from stepdown.models.forms import FormError
+from stepdown.models.tables import AuditEvent, Obligation, Process, StageRun, Submission
+
+OPEN_STATUSES = ("pending", "escalated")
+
+
+class NotFound(LookupError):
+    """An unknown process, form or key."""
+
+
+def current_policy() -> Policy:
+    return load_policy(get_settings().policy)
+
+
+def audit(session: Session, *, process: Process | None, actor: str, action: str,
+          **detail: Any) -> None:
+    session.add(AuditEvent(at=clock.now(), process_id=process.id if process else None,
+                           actor=actor, action=action, detail=detail))
+
+
+def get_process(session: Session, *, ref: str, lock: bool = False) -> Process:
+    query = select(Process).where(Process.ref == ref)
+    if lock:
+        query = query.with_for_update()
+    process = session.exec(query).first()
+    if process is None:
+        raise NotFound(f"ref: no process {ref!r}")
+    return process
+
+
+def list_processes(session: Session) -> list[Process]:
+    return list(session.exec(select(Process).order_by(col(Process.id))).all())
+
+
+def stage_runs(session: Session, *, process: Process) -> list[StageRun]:
+    query = select(StageRun).where(StageRun.process_id == process.id).order_by(col(StageRun.id))
+    return list(session.exec(query).all())
+
+
+def obligations(session: Session, *, process: Process) -> list[Obligation]:
+    query = select(Obligation).where(Obligation.process_id == process.id)
+    return list(session.exec(query).all())
+
+
+def accepted_forms(session: Session, *, process: Process) -> dict[str, list[dict[str, Any]]]:
+    query = (select(Submission)
+             .where(Submission.process_id == process.id, Submission.status == "accepted")
+             .order_by(col(Submission.id)))
+    forms: dict[str, list[dict[str, Any]]] = {}
+    for submission in session.exec(query).all():
+        forms.setdefault(submission.form, []).append(submission.values or submission.data)
+    return forms
+
+
+def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage: str,
+                 opened_on: date, actor: str, opening: dict[str, Any]) -> Process:
+    """A new process in its first stage, with its opening record as a submission."""
+    if session.exec(select(Process).where(Process.ref == ref)).first() is not None:
+        raise FormError("ref", f"a process {ref!r} already exists")
+    process = Process(ref=ref, kind=kind, child_ref=child_ref, stage=stage, opened_on=opened_on,
+                      created_at=clock.now())
+    session.add(process)
+    session.flush()
+    session.add(StageRun(process_id=process.id, stage=stage, started_on=opened_on))
+    session.add(Submission(process_id=process.id, form=f"{kind}.open", data=opening,
+                           channel=actor, received_at=clock.now()))
+    audit(session, process=process, actor=actor, action="process.opened", kind=kind,
+          stage=stage, opened_on=str(opened_on))
+    session.flush()
+    sync_obligations(session, process=process, actor=actor)
+    return process
+
+
+def case_view(session: Session, *, process: Process) -> CaseView:
+    return CaseView(
+        ref=process.ref, kind=process.kind, stage=process.stage, status=process.status,
+        outcome=process.outcome,
+        stage_starts={run.stage: run.started_on for run in stage_runs(session, process=process)},
+        forms=accepted_forms(session, process=process),
+        obligations={o.key: ObligationView(o.key, o.status, o.opened_on, o.completion, o.done_on)
+                     for o in obligations(session, process=process)},
+        waiting_for=process.waiting_for,
+    )
+
+
+def facts(session: Session, *, process: Process) -> Facts:
+    runs = stage_runs(session, process=process)
+    return Facts(
+        process=process.kind,
+        stage_starts={run.stage: run.started_on for run in runs},
+        stage_ends={run.stage: run.ended_on for run in runs if run.ended_on},
+        forms=accepted_forms(session, process=process),
+        done={o.key: Completion(o.done_on, o.data or {})
+              for o in obligations(session, process=process)
+              if o.status == "done" and o.done_on is not None},
+    )
+
+
+def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
+    """Re-plan the process and bring its obligations in line, auditing every change."""
+    planned = plan(current_policy(), facts(session, process=process))
+    existing = {o.key: o for o in obligations(session, process=process)}
+    now = clock.now()
+    closed = process.status != "open"
+    for item in planned:
+        row = existing.pop(item.key, None)
+        cancel = item.cancelled or closed
+        if row is None:
+            row = Obligation(process_id=process.id, key=item.key, stage=item.stage,
+                             owner_role=item.owner, title=item.rule.title,
+                             source=item.rule.source, opened_on=item.opened_on,
+                             earliest_on=item.earliest_on, due_on=item.due_on, due_at=item.due_at,
+                             status="cancelled" if cancel else "pending",
+                             completion=item.completion, updated_at=now)
+            session.add(row)
+            audit(session, process=process, actor=actor, action="obligation.created",
+                  key=item.key, due=str(item.due_at or item.due_on or ""), status=row.status)
+            continue
+        if row.status not in OPEN_STATUSES:
+            continue
+        if cancel:
+            row.status, row.updated_at = "cancelled", now
+            audit(session, process=process, actor=actor, action="obligation.cancelled",
+                  key=row.key)
+            continue
+        changed = (row.due_on, row.due_at, row.earliest_on, row.completion) != (
+            item.due_on, item.due_at, item.earliest_on, item.completion)
+        if changed:
+            row.due_on, row.due_at = item.due_on, item.due_at
+            row.earliest_on, row.completion, row.updated_at = item.earliest_on, item.completion, now
+            audit(session, process=process, actor=actor, action="obligation.rescheduled",
+                  key=row.key, due=str(item.due_at or item.due_on or ""))
+    for row in existing.values():  # planned no longer: the facts that made it are gone
+        if row.status in OPEN_STATUSES:
+            row.status, row.updated_at = "cancelled", now
+            audit(session, process=process, actor=actor, action="obligation.cancelled",
+                  key=row.key)
+    session.flush()
+
+
+def apply_effects(session: Session, *, process: Process, effects: Effects, actor: str) -> None:
+    """Record what an accepted input changes, then re-plan the process."""
+    rows = {o.key: o for o in obligations(session, process=process)}
+    now = clock.now()
+    for key, done_on, data in effects.done:
+        row = rows.get(key)
+        if row is None or row.status not in OPEN_STATUSES:
+            continue
+        row.status, row.done_on, row.data, row.updated_at = "done", done_on, data, now
+        audit(session, process=process, actor=actor, action="obligation.done", key=key,
+              done_on=str(done_on))
+    runs = {run.stage: run for run in stage_runs(session, process=process)}
+    if effects.start_stage:
+        stage, on = effects.start_stage
+        current = runs.get(process.stage)
+        if current is not None and current.ended_on is None:
+            current.ended_on = on
+        session.add(StageRun(process_id=process.id, stage=stage, started_on=on))
+        audit(session, process=process, actor=actor, action="stage.started", stage=stage,
+              started_on=str(on), previous=process.stage)
+        process.stage = stage
+    if effects.close:
+        outcome, on = effects.close
+        current = runs.get(process.stage)
+        if current is not None and current.ended_on is None:
+            current.ended_on = on
+        process.status, process.outcome, process.closed_on = "closed", outcome, on
+        audit(session, process=process, actor=actor, action="process.closed", outcome=outcome,
+              closed_on=str(on))
+    if effects.start_stage or effects.close:
+        process.waiting_for = process.waiting_flow_run_id = process.waiting_input_key = None
+    session.add(process)
+    session.flush()
+    sync_obligations(session, process=process, actor=actor)
+
+
+def record_submission(session: Session, *, process: Process, form: str, data: Any,
+                      channel: str, values: dict[str, Any] | None = None,
+                      flow_run_id: str | None = None, input_key: str | None = None,
+                      status: str = "accepted", error: str | None = None) -> Submission:
+    """A form as it was submitted (``data``) and as validated (``values``)."""
+    submission = Submission(process_id=process.id, form=form, data=data, values=values,
+                            channel=channel,
+                            received_at=clock.now(), flow_run_id=flow_run_id,
+                            input_key=input_key, status=status, error=error)
+    session.add(submission)
+    audit(session, process=process, actor=channel, action=f"input.{status}", form=form,
+          input_key=input_key, error=error)
+    session.flush()
+    return submission
+
+
+def find_submission(session: Session, *, process: Process, input_key: str) -> Submission | None:
+    query = (select(Submission)
+             .where(Submission.process_id == process.id, Submission.input_key == input_key)
+             .order_by(col(Submission.id).desc()))
+    return session.exec(query).first()
+
+
+def judged_status(row: Obligation, as_of: date) -> str:
+    """The status as of a day: pending becomes overdue once its due date has passed."""
+    if row.status == "done" and row.done_on and row.done_on > as_of:
+        status = "pending"
+    else:
+        status = row.status
+    if status == "pending":
+        if row.due_at is not None:
+            due_day = row.due_at.astimezone(clock.LONDON).date()
+            if due_day < as_of or (as_of == clock.today() and row.due_at < clock.now()):
+                return "overdue"
+        elif row.due_on is not None and row.due_on < as_of:
+            return "overdue"
+    return status
+
+
+def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[str, Any]]:
+    """Every obligation of the process, in date order, its status judged as of ``as_of``."""
+    rows = obligations(session, process=process)
+
+    def when(row: Obligation) -> tuple[date, int]:
+        due = row.due_at.astimezone(clock.LONDON).date() if row.due_at else row.due_on
+        return (due or row.opened_on, row.id or 0)
+
+    out = []
+    for row in sorted(rows, key=when):
+        due: str | None = None
+        if row.due_at is not None:
+            due = row.due_at.astimezone(clock.LONDON).isoformat()
+        elif row.due_on is not None:
+            due = row.due_on.isoformat()
+        out.append({
+            "key": row.key, "process": process.kind, "ref": process.ref, "stage": row.stage,
+            "title": row.title, "owner": row.owner_role, "due": due,
+            "earliest": row.earliest_on.isoformat() if row.earliest_on else None,
+            "status": judged_status(row, as_of),
+            "done_on": row.done_on.isoformat() if row.done_on else None,
+            "source": row.source,
+        })
+    return out
+
+
+def set_waiting(session: Session, *, process: Process, key: str | None, flow_run_id: str | None,
+                input_key: str | None) -> None:
+    process.waiting_for, process.waiting_flow_run_id = key, flow_run_id
+    process.waiting_input_key = input_key
+    session.add(process)
+
+
+def set_stage_flow_run(session: Session, *, process: Process, stage: str,
+                       flow_run_id: str) -> None:
+    for run in stage_runs(session, process=process):
+        if run.stage == stage:
+            run.flow_run_id = flow_run_id
+            session.add(run)
+

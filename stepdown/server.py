@@ -1,0 +1,129 @@
+"""`stepdown serve`: a Prefect server on the embedded default plus every deployment.
+
+Two child processes: `prefect server start` (its database under STEPDOWN_HOME) and the runner
+that serves the deployments. If either stops, the other is stopped too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from stepdown.config import get_settings
+from stepdown.db import get_engine
+
+
+class ServeError(RuntimeError):
+    pass
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_env(host: str, port: int) -> dict[str, str]:
+    settings = get_settings()
+    home = settings.home_dir
+    prefect_home = home / "prefect"
+    env = dict(os.environ)
+    env.update({
+        "STEPDOWN_HOME": str(home),
+        "PREFECT_HOME": str(prefect_home),
+        "PREFECT_API_URL": f"http://{host}:{port}/api",
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "PREFECT_LOCAL_STORAGE_PATH": str(prefect_home / "storage"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_RUNNER_POLL_FREQUENCY": env.get("PREFECT_RUNNER_POLL_FREQUENCY", "2"),
+    })
+    return env
+
+
+def _wait_until(check, timeout: float, what: str, procs: list[subprocess.Popen[bytes]]) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            if proc.poll() is not None:
+                raise ServeError(f"{what}: a child process exited with {proc.returncode}")
+        try:
+            if check():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise ServeError(f"{what}: not ready after {timeout:.0f}s")
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def serve(*, host: str, port: int, ready_message: bool = True) -> int:
+    if not _loopback(host) and not os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):
+        raise ServeError(
+            f"--host {host}: serving beyond this machine needs PREFECT_SERVER_API_AUTH_STRING "
+            "(Prefect's shared login); refusing to listen without it"
+        )
+    get_engine()  # the case record exists and is migrated before anything runs
+    env = serve_env(host, port)
+    Path(env["PREFECT_LOCAL_STORAGE_PATH"]).mkdir(parents=True, exist_ok=True)
+    bindir = Path(sys.executable).parent
+    prefect = str(bindir / "prefect") if (bindir / "prefect").exists() else "prefect"
+    api = env["PREFECT_API_URL"]
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        procs.append(subprocess.Popen(
+            [prefect, "server", "start", "--host", host, "--port", str(port)], env=env))
+        _wait_until(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 180,
+                    "Prefect server", procs)
+        procs.append(subprocess.Popen([sys.executable, "-m", "stepdown.deployments.serve"],
+                                      env=env))
+        from stepdown.deployments import all_specs, deployment_name
+
+        names = [deployment_name(spec.stage) for spec in all_specs()]
+
+        def deployments_ready() -> bool:
+            return all(httpx.get(f"{api}/deployments/name/{name}", timeout=2).status_code == 200
+                       for name in names)
+
+        _wait_until(deployments_ready, 180, "deployments", procs)
+        if ready_message:
+            print(f"stepdown is serving {len(names)} deployments. UI: {api.removesuffix('/api')} "
+                  f"API: {api} (set PREFECT_API_URL={api} for other commands). Ctrl-C stops.",
+                  flush=True)
+        while all(proc.poll() is None for proc in procs):
+            time.sleep(0.5)
+        failed = next(proc for proc in procs if proc.poll() is not None)
+        print(f"stepdown: a child process exited with {failed.returncode}; stopping",
+              file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(procs)

@@ -1,0 +1,89 @@
+"""Steps the case flows share: read the case, note what it waits for, apply an input, start the
+next stage. Each is idempotent against the case record, so a resumed flow that runs again from
+the top repeats none of their effects."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from stepdown.db import session_scope
+from stepdown.records import get_process, set_stage_flow_run, set_waiting, stage_runs
+
+# Tags a person can filter on in the Prefect UI.
+def run_tags(process_kind: str, ref: str, stage: str) -> list[str]:
+    return [f"process:{process_kind}", f"ref:{ref}", f"stage:{stage}"]
+
+
+def pause_key(key: str, attempt: int) -> str:
+    """Prefect input keys allow lowercase letters, digits and dashes only."""
+    return f"{re.sub(r'[^a-z0-9]+', '-', key.lower()).strip('-')}-{attempt}"
+
+
+@task(cache_policy=NO_CACHE, task_run_name="read {key} of {ref}")
+def recorded_input(ref: str, key: str) -> dict[str, Any] | None:
+    """The last accepted input for ``key`` (a form, or an obligation's completion), if any."""
+    from stepdown.records import accepted_forms
+
+    with session_scope() as session:
+        forms = accepted_forms(session, process=get_process(session, ref=ref))
+        return forms[key][-1] if forms.get(key) else None
+
+
+@task(cache_policy=NO_CACHE, task_run_name="final review of {ref}")
+def open_final_review(ref: str, completion: str) -> str | None:
+    """The open obligation completed with ``completion`` (the stage's deciding review), if any."""
+    from stepdown.records import obligations
+
+    with session_scope() as session:
+        process = get_process(session, ref=ref)
+        if process.status != "open":
+            return None
+        for row in obligations(session, process=process):
+            if row.completion == completion and row.status in ("pending", "escalated"):
+                return row.key
+        return None
+
+
+@task(cache_policy=NO_CACHE, task_run_name="wait for {key}")
+def mark_waiting(ref: str, key: str, flow_run_id: str, input_key: str) -> None:
+    with session_scope() as session:
+        process = get_process(session, ref=ref, lock=True)
+        set_waiting(session, process=process, key=key, flow_run_id=flow_run_id,
+                    input_key=input_key)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="apply {key}")
+def apply_input(ref: str, key: str, data: dict[str, Any], flow_run_id: str,
+                input_key: str) -> dict[str, Any]:
+    from stepdown.inputs import apply_input as apply
+
+    with session_scope() as session:
+        process = get_process(session, ref=ref, lock=True)
+        submission = apply(session, process=process, key=key, data=data, channel="ui",
+                           flow_run_id=flow_run_id, input_key=input_key)
+        if submission.status == "accepted" and process.waiting_input_key == input_key:
+            set_waiting(session, process=process, key=None, flow_run_id=None, input_key=None)
+        return {"status": submission.status, "error": submission.error}
+
+
+@task(cache_policy=NO_CACHE, task_run_name="start {stage} of {ref}")
+def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
+    """Create the flow run of the next stage (once: the idempotency key is the stage)."""
+    from prefect.deployments import run_deployment
+
+    with session_scope() as session:
+        process = get_process(session, ref=ref, lock=True)
+        for run in stage_runs(session, process=process):
+            if run.stage == stage and run.flow_run_id:
+                return run.flow_run_id
+        flow_run = run_deployment(
+            deployment, parameters={"ref": ref}, timeout=0, as_subflow=False,
+            flow_run_name=f"{ref}-{stage}", tags=run_tags(process.kind, ref, stage),
+            idempotency_key=f"{ref}-{stage}",
+        )
+        set_stage_flow_run(session, process=process, stage=stage, flow_run_id=str(flow_run.id))
+        return str(flow_run.id)

@@ -1,0 +1,73 @@
+"""Shared fixtures: a case-record database on SQLite and on PostgreSQL, and a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get(
+    "STEPDOWN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def _pg_reason() -> str | None:
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as connection:
+            connection.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {type(exc).__name__}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped afterwards."""
+    reason = _pg_reason()
+    if reason:
+        pytest.skip(reason)
+    name = f"stepdown_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from stepdown import db
+
+    for cached in list(db._migrated):
+        if cached == url:
+            db._engine(url).dispose()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    """The case record on each database the system supports (empty for every test)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'stepdown.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        from stepdown.db import get_engine
+
+        with get_engine(url).begin() as connection:
+            # TRUNCATE fires no row triggers: the append-only audit trail stays append-only.
+            connection.execute(sa.text(
+                "TRUNCATE audit_event, submission, obligation, stage_run, process "
+                "RESTART IDENTITY CASCADE"))
+    monkeypatch.setenv("STEPDOWN_DATABASE_URL", url)
+    monkeypatch.setenv("STEPDOWN_HOME", str(tmp_path / "home"))
+    return url
+
+
+@pytest.fixture
+def today(monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    """A fixed 'today' for rules that judge dates against it."""
+    monkeypatch.setenv("STEPDOWN_TODAY", "2027-12-01")
+    return "2027-12-01"
