@@ -24,7 +24,9 @@ _DURATION = re.compile(r"^\s*(\d+)\s+(hour|day|week|month|working[ _]day)s?\s*$"
 
 @lru_cache(maxsize=None)
 def _bank_holidays(year: int) -> frozenset[date]:
-    return frozenset(holidays.UK(subdiv="ENG", years=year).keys())
+    # The package lists a weekend Christmas Day as well as its weekday substitute; only the
+    # weekday is the bank holiday gov.uk publishes.
+    return frozenset(d for d in holidays.UK(subdiv="ENG", years=year) if d.weekday() < 5)
 
 
 def is_bank_holiday(day: date) -> bool:

@@ -205,9 +205,11 @@ def _rule(raw: dict[str, Any], index: int) -> Rule:
                 raise PolicyError(f"{where}: an extension needs '{name}'")
         return Rule(**common, after=raw["after"], field=raw["field"], value=raw["value"],
                     weeks_field=raw["weeks_field"], completion=raw.get("completion"))
-    except ValueError as exc:
-        if isinstance(exc, PolicyError):
+    except PolicyError as exc:
+        if str(exc).startswith(where):
             raise
+        raise PolicyError(f"{where}: {exc}") from exc
+    except ValueError as exc:
         raise PolicyError(f"{where}: {exc}") from exc
 
 

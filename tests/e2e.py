@@ -1,0 +1,100 @@
+"""A running system for end-to-end tests: `stepdown serve` in a subprocess, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+@dataclass
+class System:
+    home: Path
+    port: int
+    env: dict[str, str]
+    process: subprocess.Popen[str] | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def start(self, timeout: float = 300) -> None:
+        self.process = subprocess.Popen(
+            [str(BIN / "stepdown"), "serve", "--port", str(self.port)], env=self.env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        ready = threading.Event()
+
+        def pump() -> None:
+            assert self.process and self.process.stdout
+            for line in self.process.stdout:
+                self.log.append(line)
+                if "stepdown is serving" in line:
+                    ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.5):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("stepdown serve did not start:\n" + "".join(self.log[-60:]))
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def cli(self, *args: str, timeout: float = 240) -> Result:
+        done = subprocess.run([str(BIN / "stepdown"), *args], env=self.env, capture_output=True,
+                              text=True, timeout=timeout)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def ok(self, *args: str) -> Result:
+        result = self.cli(*args)
+        assert result.code == 0, f"stepdown {' '.join(args)} -> {result.code}: {result.stderr}"
+        return result
+
+
+def system_env(home: Path, port: int, today: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PREFECT_", "STEPDOWN_"))}
+    env.update({
+        "STEPDOWN_HOME": str(home),
+        "STEPDOWN_TODAY": today,
+        "STEPDOWN_INPUT_TIMEOUT": "120",
+        "PREFECT_HOME": str(home / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    })
+    return env
