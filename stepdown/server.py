@@ -68,15 +68,17 @@ def _wait_until(check, timeout: float, what: str, procs: list[subprocess.Popen[b
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
+    """Stop the runner before the server (it says goodbye to the API), then the server."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for proc in reversed(procs):
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for proc in procs:
         try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def serve(*, host: str, port: int, ready_message: bool = True) -> int:
@@ -97,6 +99,7 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # it may have been inherited as ignored
     try:
         procs.append(subprocess.Popen(
             [prefect, "server", "start", "--host", host, "--port", str(port)], env=env))

@@ -5,12 +5,22 @@ Needs PREFECT_API_URL pointing at a running Prefect server.
 
 from __future__ import annotations
 
+import signal
+from typing import Any
+
 from prefect import serve
 
 from stepdown.deployments import DEPLOYMENT, all_specs
 
 
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # Started in the background, a process may inherit SIGINT ignored: stop on both signals.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     deployments = [
         spec.load().to_deployment(name=DEPLOYMENT, tags=list(spec.tags),
                                   parameters=dict(spec.parameters) or None)
