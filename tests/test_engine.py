@@ -1,0 +1,666 @@
+"""The obligation engine (DOMAIN.md section 4): which Step Down obligations exist, and when due.
+
+The engine is pure, so every test builds the recorded facts by hand and reads the plan. Every
+expected date is worked out by hand in a comment (weekday and bank holiday from the gov.uk list
+typed into tests/test_calendar.py), never recomputed with the code under test.
+
+Bank holidays used below: 2026-04-03 Good Friday, 2026-04-06 Easter Monday, 2026-12-25,
+2026-12-28 (Boxing Day substitute), 2027-01-01, 2027-03-26 Good Friday, 2027-03-29 Easter Monday,
+2027-05-31 Spring bank holiday.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from stepdown.domain.engine import Completion, Facts, Planned, plan
+from stepdown.domain.policy import default_policy_text, load_policy, parse_policy
+
+
+def d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def done(on: str, **data: Any) -> Completion:
+    return Completion(d(on), data)
+
+
+def planned(*, starts: dict[str, str] | None = None, ends: dict[str, str] | None = None,
+            forms: dict[str, list[dict[str, Any]]] | None = None,
+            completed: dict[str, Completion] | None = None, policy=None) -> dict[str, Planned]:
+    """The plan of a step_down process, by key."""
+    facts = Facts(
+        process="step_down",
+        stage_starts={k: d(v) for k, v in (starts or {}).items()},
+        stage_ends={k: d(v) for k, v in (ends or {}).items()},
+        forms=forms or {},
+        done=completed or {},
+    )
+    items = plan(policy or load_policy(), facts)
+    keys = [p.key for p in items]
+    assert len(keys) == len(set(keys)), "a key planned twice"
+    return {p.key: p for p in items}
+
+
+def keys_of(items: dict[str, Planned], base: str) -> list[str]:
+    """The planned keys of one rule (``base`` and ``base#k``), in plan order."""
+    return [k for k in items if k == base or k.startswith(base + "#")]
+
+
+def dues(items: dict[str, Planned], base: str) -> list[date | None]:
+    return [items[k].due_on for k in keys_of(items, base)]
+
+
+# =============================================================================== 1 Preparation
+# P = Mon 2026-03-02 (the PACT decision). Identification started two weeks before.
+P = "2026-03-02"
+PREP = {"identification": "2026-02-16", "preparation": P}
+
+
+def test_planning_meeting_is_due_14_days_after_preparation_starts():
+    items = planned(starts=PREP)
+    # Mon 2026-03-02 + 14 days = Mon 2026-03-16, a working day.
+    assert items["preparation.planning_meeting"].due_on == d("2026-03-16")
+    assert items["preparation.planning_meeting"].opened_on == d(P)
+
+
+def test_no_preparation_review_exists_until_the_planning_meeting_is_done():
+    items = planned(starts=PREP)
+    assert keys_of(items, "preparation.review") == []
+
+
+def test_first_preparation_review_is_due_14_days_after_the_planning_meeting_was_done():
+    items = planned(starts=PREP,
+                    completed={"preparation.planning_meeting": done("2026-03-12")})
+    # Thu 2026-03-12 + 14 days = Thu 2026-03-26.
+    assert keys_of(items, "preparation.review") == ["preparation.review#1"]
+    review = items["preparation.review#1"]
+    assert review.opened_on == d("2026-03-12")
+    assert review.due_on == d("2026-03-26")
+    assert review.earliest_on is None
+    assert not review.cancelled
+    assert review.owner == "social_worker"
+
+
+def test_second_preparation_review_appears_only_once_the_first_is_done():
+    completed = {"preparation.planning_meeting": done("2026-03-12")}
+    assert "preparation.review#2" not in planned(starts=PREP, completed=completed)
+
+    completed["preparation.review#1"] = done("2026-03-25")
+    items = planned(starts=PREP, completed=completed)
+    # #1 done Wed 2026-03-25 + 14 days = Wed 2026-04-08.
+    assert keys_of(items, "preparation.review") == ["preparation.review#1", "preparation.review#2"]
+    assert items["preparation.review#2"].opened_on == d("2026-03-25")
+    assert items["preparation.review#2"].due_on == d("2026-04-08")
+    assert "preparation.review#3" not in items
+
+
+def test_preparation_review_due_on_good_friday_moves_back_to_the_thursday():
+    items = planned(starts=PREP, completed={
+        "preparation.planning_meeting": done("2026-03-06"),
+        "preparation.review#1": done("2026-03-20"),
+    })
+    # #1: Fri 2026-03-06 + 14 = Fri 2026-03-20.
+    assert items["preparation.review#1"].due_on == d("2026-03-20")
+    # #2: Fri 2026-03-20 + 14 = Fri 2026-04-03, Good Friday -> back to Thu 2026-04-02.
+    assert items["preparation.review#2"].due_on == d("2026-04-02")
+
+
+def test_each_review_is_due_from_the_previous_ones_done_date_not_its_due_date():
+    items = planned(starts=PREP, completed={
+        "preparation.planning_meeting": done("2026-03-12"),  # #1 due Thu 03-26
+        "preparation.review#1": done("2026-03-31"),          # done late, on Tue 03-31
+    })
+    # Tue 2026-03-31 + 14 = Tue 2026-04-14 (not 03-26 + 14 = 04-09).
+    assert items["preparation.review#2"].due_on == d("2026-04-14")
+
+
+def test_first_social_worker_visit_is_due_14_days_after_preparation_starts():
+    items = planned(starts=PREP)
+    # Mon 2026-03-02 + 14 days = Mon 2026-03-16.
+    assert keys_of(items, "preparation.sw_visit") == ["preparation.sw_visit#1"]
+    assert items["preparation.sw_visit#1"].opened_on == d(P)
+    assert items["preparation.sw_visit#1"].due_on == d("2026-03-16")
+
+
+def test_next_social_worker_visit_is_due_14_days_after_the_previous_visit_was_done():
+    items = planned(starts=PREP, completed={"preparation.sw_visit#1": done("2026-03-13")})
+    # Fri 2026-03-13 + 14 = Fri 2026-03-27.
+    assert keys_of(items, "preparation.sw_visit") == ["preparation.sw_visit#1",
+                                                      "preparation.sw_visit#2"]
+    assert items["preparation.sw_visit#2"].opened_on == d("2026-03-13")
+    assert items["preparation.sw_visit#2"].due_on == d("2026-03-27")
+
+
+def test_a_chain_occurrence_due_after_preparation_ended_is_cancelled():
+    # Planning meeting done Fri 03-06 -> review#1 due Fri 03-20; Preparation ended Thu 03-19.
+    items = planned(starts=PREP, ends={"preparation": "2026-03-19"},
+                    completed={"preparation.planning_meeting": done("2026-03-06")})
+    assert items["preparation.review#1"].due_on == d("2026-03-20")
+    assert items["preparation.review#1"].cancelled
+    assert "preparation.review#2" not in items
+
+
+def test_a_chain_stops_at_its_first_occurrence_due_after_the_stage_ended_even_if_done():
+    # sw_visit#1 due Mon 03-16, done Fri 03-13 -> #2 due Fri 03-27; Preparation ended Wed 03-25.
+    # #2 is recorded as done, but it was due after the end: cancelled, and no #3 is planned.
+    items = planned(starts=PREP, ends={"preparation": "2026-03-25"}, completed={
+        "preparation.sw_visit#1": done("2026-03-13"),
+        "preparation.sw_visit#2": done("2026-03-24"),
+    })
+    assert not items["preparation.sw_visit#1"].cancelled
+    assert items["preparation.sw_visit#2"].due_on == d("2026-03-27")
+    assert items["preparation.sw_visit#2"].cancelled
+    assert keys_of(items, "preparation.sw_visit") == ["preparation.sw_visit#1",
+                                                      "preparation.sw_visit#2"]
+
+
+def test_chain_occurrences_due_on_or_before_the_stage_end_are_carried_forward():
+    # Preparation ended Fri 2026-03-20 (Matching started).
+    # review#1: planning meeting done Fri 03-06 + 14 = Fri 03-20, due on the end day itself.
+    # sw_visit#1: due Mon 03-16, still open when the stage ended.
+    items = planned(starts={**PREP, "matching": "2026-03-20"}, ends={"preparation": "2026-03-20"},
+                    completed={"preparation.planning_meeting": done("2026-03-06")})
+    for key, due in (("preparation.review#1", "2026-03-20"), ("preparation.sw_visit#1",
+                                                              "2026-03-16")):
+        assert items[key].due_on == d(due)
+        assert not items[key].cancelled, key
+
+
+def test_a_chain_occurrence_on_a_weekend_after_the_end_moves_back_and_is_kept():
+    # Planning meeting done Sat 2026-03-07 -> review#1 + 14 = Sat 03-21 -> back to Fri 03-20,
+    # the day Preparation ended: due on the end day, so not cancelled.
+    items = planned(starts=PREP, ends={"preparation": "2026-03-20"},
+                    completed={"preparation.planning_meeting": done("2026-03-07")})
+    assert items["preparation.review#1"].due_on == d("2026-03-20")
+    assert not items["preparation.review#1"].cancelled
+
+
+def test_undated_preparation_checklist_items_are_carried_forward_when_the_stage_ends():
+    items = planned(starts=PREP, ends={"preparation": "2026-03-20"})
+    for key in ("preparation.preparation_plan", "preparation.this_is_me",
+                "preparation.mhmp_updated"):
+        assert items[key].due_on is None
+        assert items[key].opened_on == d(P)
+        assert not items[key].cancelled
+    assert not items["preparation.planning_meeting"].cancelled  # a one-off: carried forward
+
+
+# =============================================================================== 2 SCAYT+
+def test_scayt_consultation_does_not_exist_until_the_referral_is_done():
+    items = planned(starts=PREP)
+    assert "scayt.initial_consultation" not in items
+
+
+def test_scayt_consultation_is_due_14_days_after_the_referral_was_done():
+    items = planned(starts=PREP,
+                    completed={"identification.scayt_referral": done("2026-02-20")})
+    # Fri 2026-02-20 + 14 = Fri 2026-03-06.
+    consultation = items["scayt.initial_consultation"]
+    assert consultation.opened_on == d("2026-02-20")
+    assert consultation.due_on == d("2026-03-06")
+    assert consultation.owner == "scayt"
+
+
+def test_scayt_consultation_due_on_a_bank_holiday_moves_back_to_a_working_day():
+    items = planned(starts=PREP,
+                    completed={"identification.scayt_referral": done("2026-03-20")})
+    # Fri 2026-03-20 + 14 = Fri 2026-04-03, Good Friday -> back to Thu 2026-04-02.
+    assert items["scayt.initial_consultation"].due_on == d("2026-04-02")
+
+
+def test_scayt_consultation_due_on_a_sunday_moves_back_to_the_friday():
+    items = planned(starts=PREP,
+                    completed={"identification.scayt_referral": done("2026-03-01")})
+    # Sun 2026-03-01 + 14 = Sun 2026-03-15 -> back to Fri 2026-03-13.
+    assert items["scayt.initial_consultation"].due_on == d("2026-03-13")
+
+
+# =============================================================================== 3 Introduction
+# A clean plan: A = Wed 2026-05-20 (match agreed), S = Wed 2026-06-03 (planning meeting done).
+# S + 7k - 1 are Tuesdays, S + 21 / S + 35 Wednesdays: nothing lands on a weekend.
+A = "2026-05-20"
+S = "2026-06-03"
+INTRO = {"identification": "2026-02-16", "preparation": "2026-03-02", "matching": "2026-04-15",
+         "introduction": A}
+# Weekly check-ins S + 7k - 1, k = 1..8: 06-09, 06-16, 06-23, 06-30, 07-07, 07-14, 07-21,
+# 07-28 (S + 55 = Jun 3 + 27 = Jun 30, + 28 = Jul 28).
+CHECK_INS_8 = ["2026-06-09", "2026-06-16", "2026-06-23", "2026-06-30", "2026-07-07",
+               "2026-07-14", "2026-07-21", "2026-07-28"]
+# Fortnightly visits S + 14k - 1, k = 1..4: 06-16, 06-30, 07-14, 07-28.
+VISITS_4 = ["2026-06-16", "2026-06-30", "2026-07-14", "2026-07-28"]
+
+
+def _intro(**completed: Completion) -> dict[str, Completion]:
+    return {"introduction.planning_meeting": done(S), **completed}
+
+
+def test_introduction_planning_meeting_is_due_14_days_after_the_match_is_agreed():
+    items = planned(starts=INTRO)
+    # Wed 2026-05-20 + 14 = Wed 2026-06-03.
+    assert items["introduction.planning_meeting"].due_on == d("2026-06-03")
+
+
+def test_introduction_reviews_and_visits_do_not_exist_before_the_planning_meeting_is_done():
+    items = planned(starts=INTRO)
+    for base in ("introduction.midpoint_review", "introduction.final_review",
+                 "introduction.extended_review", "introduction.sw_check_in",
+                 "introduction.ssw_check_in", "introduction.visit", "introduction.ssw_visit"):
+        assert keys_of(items, base) == [], base
+
+
+def test_midpoint_review_window_is_week_4_from_the_planning_meeting():
+    items = planned(starts=INTRO, completed=_intro())
+    midpoint = items["introduction.midpoint_review"]
+    # S + 21 = Wed 2026-06-24; S + 27 = Tue 2026-06-30.
+    assert midpoint.opened_on == d(S)
+    assert midpoint.earliest_on == d("2026-06-24")
+    assert midpoint.due_on == d("2026-06-30")
+
+
+def test_final_review_window_is_weeks_6_to_8_and_asks_for_a_review_outcome():
+    items = planned(starts=INTRO, completed=_intro())
+    final = items["introduction.final_review"]
+    # S + 35 = Wed 2026-07-08; S + 55 = Tue 2026-07-28.
+    assert final.earliest_on == d("2026-07-08")
+    assert final.due_on == d("2026-07-28")
+    assert final.completion == "review_outcome"
+
+
+def test_weekly_check_ins_fall_at_the_end_of_each_plan_week_up_to_the_final_review():
+    items = planned(starts=INTRO, completed=_intro())
+    for base in ("introduction.sw_check_in", "introduction.ssw_check_in"):
+        assert keys_of(items, base) == [f"{base}#{k}" for k in range(1, 9)]
+        assert dues(items, base) == [d(x) for x in CHECK_INS_8]
+        assert all(items[k].opened_on == d(S) for k in keys_of(items, base))
+    assert items["introduction.ssw_check_in#1"].owner == "supervising_social_worker"
+
+
+def test_fortnightly_visits_fall_at_the_end_of_each_second_plan_week():
+    items = planned(starts=INTRO, completed=_intro())
+    for base in ("introduction.visit", "introduction.ssw_visit"):
+        assert keys_of(items, base) == [f"{base}#{k}" for k in range(1, 5)]
+        assert dues(items, base) == [d(x) for x in VISITS_4]
+
+
+def test_review_dates_on_weekends_and_bank_holidays_are_moved_per_the_calendar_rule():
+    # S = Mon 2027-02-22.
+    # midpoint earliest S + 21 = Mon 2027-03-15 (working, unchanged);
+    # midpoint due S + 27 = Sun 2027-03-21 -> back to Fri 2027-03-19;
+    # final earliest S + 35 = Mon 2027-03-29, Easter Monday -> forward to Tue 2027-03-30;
+    # final due S + 55 = Sun 2027-04-18 -> back to Fri 2027-04-16.
+    items = planned(starts={"introduction": "2027-02-10"},
+                    completed={"introduction.planning_meeting": done("2027-02-22")})
+    midpoint, final = items["introduction.midpoint_review"], items["introduction.final_review"]
+    assert (midpoint.earliest_on, midpoint.due_on) == (d("2027-03-15"), d("2027-03-19"))
+    assert (final.earliest_on, final.due_on) == (d("2027-03-30"), d("2027-04-16"))
+
+
+def test_check_ins_landing_on_sundays_move_back_and_still_number_eight():
+    # S = Mon 2027-02-22: every S + 7k - 1 is a Sunday, moved back to the Friday, and the
+    # fifth one (Sun 03-28) past Good Friday 03-26 to Thu 03-25. #8 (Sun 04-18 -> Fri 04-16)
+    # lands on the final review's moved due date, so it is still planned.
+    items = planned(starts={"introduction": "2027-02-10"},
+                    completed={"introduction.planning_meeting": done("2027-02-22")})
+    assert dues(items, "introduction.sw_check_in") == [d(x) for x in (
+        "2027-02-26", "2027-03-05", "2027-03-12", "2027-03-19", "2027-03-25",
+        "2027-04-02", "2027-04-09", "2027-04-16")]
+    # Visits S + 14k - 1: Sun 03-07, 03-21, 04-04, 04-18 -> Fri 03-05, 03-19, 04-02, 04-16.
+    assert dues(items, "introduction.visit") == [d(x) for x in (
+        "2027-03-05", "2027-03-19", "2027-04-02", "2027-04-16")]
+
+
+def test_final_review_with_move_creates_no_extended_review():
+    items = planned(starts=INTRO,
+                    completed=_intro(**{"introduction.final_review": done("2026-07-24",
+                                                                          outcome="move")}))
+    assert keys_of(items, "introduction.extended_review") == []
+    assert len(keys_of(items, "introduction.sw_check_in")) == 8
+
+
+def test_final_review_with_extend_creates_an_extended_review_weeks_after_its_due_date():
+    items = planned(starts=INTRO, completed=_intro(**{
+        "introduction.final_review": done("2026-07-24", outcome="extend", extend_weeks=3)}))
+    assert keys_of(items, "introduction.extended_review") == ["introduction.extended_review#1"]
+    extended = items["introduction.extended_review#1"]
+    # Final review due Tue 2026-07-28 + 3 weeks = Tue 2026-08-18; opened when the final was done.
+    assert extended.opened_on == d("2026-07-24")
+    assert extended.due_on == d("2026-08-18")
+    assert extended.completion == "review_outcome"
+    assert not extended.cancelled
+
+
+def test_an_extension_carries_the_check_ins_and_visits_on_to_the_extended_review():
+    items = planned(starts=INTRO, completed=_intro(**{
+        "introduction.final_review": done("2026-07-24", outcome="extend", extend_weeks=3)}))
+    # Up to Tue 2026-08-18: check-ins #9 08-04, #10 08-11, #11 08-18 (= S + 76 = S + 7*11 - 1).
+    assert dues(items, "introduction.sw_check_in") == [d(x) for x in CHECK_INS_8 + [
+        "2026-08-04", "2026-08-11", "2026-08-18"]]
+    assert dues(items, "introduction.ssw_check_in") == dues(items, "introduction.sw_check_in")
+    # Visits: #5 = S + 69 = Tue 08-11; #6 = S + 83 = Tue 08-25 is after 08-18.
+    assert dues(items, "introduction.visit") == [d(x) for x in VISITS_4 + ["2026-08-11"]]
+    assert dues(items, "introduction.ssw_visit") == dues(items, "introduction.visit")
+
+
+def test_an_extended_review_completed_with_extend_creates_the_next_one():
+    items = planned(starts=INTRO, completed=_intro(**{
+        "introduction.final_review": done("2026-07-24", outcome="extend", extend_weeks=3),
+        "introduction.extended_review#1": done("2026-08-14", outcome="extend", extend_weeks=2),
+    }))
+    assert keys_of(items, "introduction.extended_review") == ["introduction.extended_review#1",
+                                                              "introduction.extended_review#2"]
+    second = items["introduction.extended_review#2"]
+    # #1 due Tue 2026-08-18 + 2 weeks = Tue 2026-09-01.
+    assert second.opened_on == d("2026-08-14")
+    assert second.due_on == d("2026-09-01")
+    # Check-ins #12 08-25 and #13 09-01 (S + 90); visit #6 08-25 (S + 83), #7 09-08 is after.
+    assert dues(items, "introduction.sw_check_in")[-3:] == [d("2026-08-18"), d("2026-08-25"),
+                                                            d("2026-09-01")]
+    assert len(keys_of(items, "introduction.sw_check_in")) == 13
+    assert dues(items, "introduction.visit")[-1] == d("2026-08-25")
+    assert len(keys_of(items, "introduction.visit")) == 6
+
+
+def test_an_extended_review_completed_with_move_ends_the_extensions():
+    items = planned(starts=INTRO, completed=_intro(**{
+        "introduction.final_review": done("2026-07-24", outcome="extend", extend_weeks=3),
+        "introduction.extended_review#1": done("2026-08-14", outcome="extend", extend_weeks=2),
+        "introduction.extended_review#2": done("2026-08-28", outcome="move"),
+    }))
+    assert keys_of(items, "introduction.extended_review") == ["introduction.extended_review#1",
+                                                              "introduction.extended_review#2"]
+    assert len(keys_of(items, "introduction.sw_check_in")) == 13
+
+
+def test_moving_before_the_midpoint_review_cancels_both_reviews_and_later_check_ins():
+    # Moved in Thu 2026-06-25: Introduction ends, Ongoing Support starts.
+    items = planned(starts={**INTRO, "support": "2026-06-25"},
+                    ends={"introduction": "2026-06-25"}, completed=_intro())
+    # Midpoint due Tue 06-30 and final due Tue 07-28 are both after 06-25.
+    assert items["introduction.midpoint_review"].cancelled
+    assert items["introduction.final_review"].cancelled
+    for base in ("introduction.sw_check_in", "introduction.ssw_check_in"):
+        live = [items[k].due_on for k in keys_of(items, base) if not items[k].cancelled]
+        gone = [items[k].due_on for k in keys_of(items, base) if items[k].cancelled]
+        # 06-09, 06-16, 06-23 were due before the move; 06-30 .. 07-28 after it.
+        assert live == [d(x) for x in CHECK_INS_8[:3]], base
+        assert gone == [d(x) for x in CHECK_INS_8[3:]], base
+    visits = {items[k].due_on: items[k].cancelled for k in keys_of(items, "introduction.visit")}
+    assert visits == {d("2026-06-16"): False, d("2026-06-30"): True, d("2026-07-14"): True,
+                      d("2026-07-28"): True}
+
+
+def test_the_move_check_in_is_due_the_day_after_the_move_and_is_not_cancelled():
+    items = planned(starts={**INTRO, "support": "2026-06-25"},
+                    ends={"introduction": "2026-06-25"}, completed=_intro())
+    check_in = items["introduction.move_check_in"]
+    # Thu 2026-06-25 + 1 day = Fri 2026-06-26: after the Introduction's end, but a one-off
+    # obligation without ends_with_stage is carried forward.
+    assert check_in.due_on == d("2026-06-26")
+    assert not check_in.cancelled
+    assert check_in.owner == "supervising_social_worker"
+
+
+def test_moving_between_the_midpoint_and_final_review_keeps_the_midpoint_review():
+    # Moved in Wed 2026-07-01: the midpoint (due Tue 06-30) was due before; the final (07-28) after.
+    items = planned(starts={**INTRO, "support": "2026-07-01"},
+                    ends={"introduction": "2026-07-01"}, completed=_intro())
+    assert not items["introduction.midpoint_review"].cancelled
+    assert items["introduction.final_review"].cancelled
+
+
+# =============================================================================== 4 Ongoing support
+# V = Tue 2027-07-20 (moved_in_on). V + 42 = Jul 20 + 11 = Jul 31, + 31 = Tue 2027-08-31, so
+# the monthly reviews fall on month ends and are clamped.
+V = "2027-07-20"
+SUPPORT = {"introduction": "2027-05-03", "support": V}
+
+
+def test_weekly_reviews_are_due_weekly_for_six_weeks_after_the_move():
+    items = planned(starts=SUPPORT)
+    assert keys_of(items, "support.weekly_review") == [f"support.weekly_review#{k}"
+                                                       for k in range(1, 7)]
+    # V + 7k: Tuesdays 07-27, 08-03, 08-10, 08-17, 08-24, 08-31.
+    assert dues(items, "support.weekly_review") == [d(x) for x in (
+        "2027-07-27", "2027-08-03", "2027-08-10", "2027-08-17", "2027-08-24", "2027-08-31")]
+    assert all(items[k].opened_on == d(V) for k in keys_of(items, "support.weekly_review"))
+
+
+def test_social_worker_and_supervising_social_worker_visit_weekly_for_four_weeks():
+    items = planned(starts=SUPPORT)
+    four = [d(x) for x in ("2027-07-27", "2027-08-03", "2027-08-10", "2027-08-17")]
+    assert keys_of(items, "support.sw_visit") == [f"support.sw_visit#{k}" for k in range(1, 5)]
+    assert dues(items, "support.sw_visit") == four
+    assert keys_of(items, "support.ssw_visit") == [f"support.ssw_visit#{k}" for k in range(1, 5)]
+    assert dues(items, "support.ssw_visit") == four
+
+
+def test_stability_worker_visits_fortnightly_for_twelve_weeks_then_reviews():
+    items = planned(starts=SUPPORT)
+    # V + 14k: 08-03, 08-17, 08-31, 09-14, 09-28, 10-12.
+    assert keys_of(items, "support.stability_visit") == [f"support.stability_visit#{k}"
+                                                         for k in range(1, 7)]
+    assert dues(items, "support.stability_visit") == [d(x) for x in (
+        "2027-08-03", "2027-08-17", "2027-08-31", "2027-09-14", "2027-09-28", "2027-10-12")]
+    # V + 84: Jul 20 + 31 = Aug 20 (31), + 31 = Sep 20 (62), + 22 = Tue 2027-10-12.
+    assert items["support.stability_review"].due_on == d("2027-10-12")
+
+
+def test_cla_review_is_due_within_four_weeks_of_the_move():
+    items = planned(starts=SUPPORT)
+    # V + 28 = Tue 2027-08-17.
+    assert items["support.cla_review"].due_on == d("2027-08-17")
+    assert items["support.cla_review"].owner == "iro"
+
+
+# (V + 42 days) + k months, each from 2027-08-31 (not from the previous review):
+MONTHLY_6 = [
+    "2027-09-30",  # #1 Sep 31 -> clamped to Thu 09-30
+    "2027-10-29",  # #2 Sun 10-31 -> back to Fri 10-29
+    "2027-11-30",  # #3 Nov 31 -> clamped to Tue 11-30
+    "2027-12-31",  # #4 Fri 12-31 (a cumulative month step would give Thu 12-30)
+    "2028-01-31",  # #5 Mon 01-31
+    "2028-02-29",  # #6 Feb 31 -> clamped to Tue 02-29 (2028 is a leap year)
+]
+MONTHLY_7_12 = [
+    "2028-03-31",  # #7 Fri
+    "2028-04-28",  # #8 Sun 04-30 -> back to Fri 04-28
+    "2028-05-31",  # #9 Wed
+    "2028-06-30",  # #10 Fri
+    "2028-07-31",  # #11 Mon
+    "2028-08-31",  # #12 Thu
+]
+
+
+def test_monthly_reviews_are_six_months_from_week_six_clamped_to_month_ends():
+    items = planned(starts=SUPPORT)
+    assert keys_of(items, "support.monthly_review") == [f"support.monthly_review#{k}"
+                                                        for k in range(1, 7)]
+    assert dues(items, "support.monthly_review") == [d(x) for x in MONTHLY_6]
+
+
+def test_only_the_sixth_monthly_review_asks_for_the_support_outcome():
+    items = planned(starts=SUPPORT)
+    completions = [items[k].completion for k in keys_of(items, "support.monthly_review")]
+    assert completions == [None] * 5 + ["support_outcome"]
+
+
+def test_continue_monthly_adds_six_more_monthly_reviews_ending_with_the_outcome():
+    items = planned(starts=SUPPORT, completed={
+        "support.monthly_review#6": done("2028-02-28", outcome="continue_monthly")})
+    assert keys_of(items, "support.monthly_review") == [f"support.monthly_review#{k}"
+                                                        for k in range(1, 13)]
+    assert dues(items, "support.monthly_review") == [d(x) for x in MONTHLY_6 + MONTHLY_7_12]
+    assert items["support.monthly_review#12"].completion == "support_outcome"
+    assert [items[f"support.monthly_review#{k}"].completion for k in range(7, 12)] == [None] * 5
+
+
+def test_standard_outcome_adds_no_further_monthly_reviews():
+    items = planned(starts=SUPPORT, completed={
+        "support.monthly_review#6": done("2028-02-28", outcome="standard")})
+    assert len(keys_of(items, "support.monthly_review")) == 6
+
+
+def test_scayt_review_is_six_months_after_the_move_and_only_once_without_extension():
+    items = planned(starts=SUPPORT)
+    # V + 6 months = Thu 2028-01-20. Next would be V + 9 months = 2028-04-20, after the last
+    # monthly review (#6, 2028-02-29).
+    assert keys_of(items, "support.scayt_review") == ["support.scayt_review"]
+    assert items["support.scayt_review"].due_on == d("2028-01-20")
+    assert items["support.scayt_review"].owner == "scayt"
+
+
+def test_scayt_reviews_continue_every_three_months_while_monthly_reviews_continue():
+    items = planned(starts=SUPPORT, completed={
+        "support.monthly_review#6": done("2028-02-28", outcome="continue_monthly")})
+    # V + 6, 9, 12 months: Thu 2028-01-20, Thu 2028-04-20, Thu 2028-07-20. V + 15 months =
+    # 2028-10-20 is after the last monthly review (#12, 2028-08-31).
+    assert keys_of(items, "support.scayt_review") == ["support.scayt_review",
+                                                      "support.scayt_review#2",
+                                                      "support.scayt_review#3"]
+    assert dues(items, "support.scayt_review") == [d("2028-01-20"), d("2028-04-20"),
+                                                   d("2028-07-20")]
+
+
+def test_scayt_review_months_are_counted_from_the_move_with_month_end_clamping():
+    # V = Mon 2026-08-31. V + 6 months = Feb 31 -> 2027-02-28, a Sunday -> back to Fri 02-26.
+    # Monthly base V + 42 = Mon 2026-10-12; #6 = 2027-04-12, #12 = Tue 2027-10-12.
+    start = {"support": "2026-08-31"}
+    items = planned(starts=start)
+    assert dues(items, "support.scayt_review") == [d("2027-02-26")]
+    assert dues(items, "support.monthly_review")[-1] == d("2027-04-12")
+
+    items = planned(starts=start, completed={
+        "support.monthly_review#6": done("2027-04-12", outcome="continue_monthly")})
+    # #2 = V + 9 months = Mon 2027-05-31, Spring bank holiday -> back to Fri 05-28.
+    # #3 = V + 12 months = Tue 2027-08-31 (stepping 3 months from 02-28 would give 08-28).
+    # #4 = V + 15 months = 2027-11-30, after monthly #12 (2027-10-12).
+    assert dues(items, "support.monthly_review")[-1] == d("2027-10-12")
+    assert dues(items, "support.scayt_review") == [d("2027-02-26"), d("2027-05-28"),
+                                                   d("2027-08-31")]
+
+
+def test_support_obligations_do_not_exist_before_the_move():
+    items = planned(starts=INTRO, completed=_intro())
+    assert not [k for k in items if k.startswith("support.")]
+
+
+# =============================================================================== 5 Matching
+M = "2026-04-15"
+MATCHING = {"identification": "2026-02-16", "preparation": "2026-03-02", "matching": M}
+ON_APPROVAL = ("matching.ramp_assessment", "matching.scayt_referral_updated",
+               "matching.stability_referral", "matching.iro_informed", "matching.carer_visit",
+               "matching.carer_training")
+
+
+def test_matching_checklist_opens_when_matching_starts():
+    items = planned(starts=MATCHING)
+    for key in ("matching.mhmp_resent", "matching.key_criteria_returned", "matching.search",
+                "matching.child_involved", "matching.decision"):
+        assert items[key].opened_on == d(M), key
+        assert items[key].due_on is None
+
+
+def test_mhmp_amendment_does_not_exist_without_a_declined_match():
+    assert "matching.mhmp_amended" not in planned(starts=MATCHING)
+    approved = {"matching.decision": [{"decided_on": "2026-05-06", "outcome": "approved"}]}
+    assert "matching.mhmp_amended" not in planned(starts=MATCHING, forms=approved)
+
+
+def test_a_declined_match_opens_the_mhmp_amendment_on_the_decision_date():
+    declined = {"matching.decision": [{"decided_on": "2026-05-06", "outcome": "declined",
+                                       "reasons": "carer too far from school"}]}
+    items = planned(starts=MATCHING, forms=declined)
+    amended = items["matching.mhmp_amended"]
+    assert amended.opened_on == d("2026-05-06")
+    assert amended.due_on is None
+    assert not amended.cancelled
+
+
+def test_a_declined_then_approved_match_keeps_the_amendment_from_the_declined_decision():
+    forms = {"matching.decision": [
+        {"decided_on": "2026-05-06", "outcome": "declined", "reasons": "distance"},
+        {"decided_on": "2026-05-20", "outcome": "approved"},
+    ]}
+    items = planned(starts={**MATCHING, "introduction": "2026-05-20"},
+                    ends={"matching": "2026-05-20"}, forms=forms)
+    assert items["matching.mhmp_amended"].opened_on == d("2026-05-06")
+    assert not items["matching.mhmp_amended"].cancelled
+
+
+def test_on_approval_checklist_does_not_exist_before_introduction_starts():
+    items = planned(starts=MATCHING)
+    for key in ON_APPROVAL:
+        assert key not in items, key
+
+
+def test_on_approval_checklist_opens_when_introduction_starts_and_is_carried_forward():
+    items = planned(starts={**MATCHING, "introduction": "2026-05-20"},
+                    ends={"matching": "2026-05-20"})
+    for key in ON_APPROVAL:
+        assert items[key].opened_on == d("2026-05-20"), key
+        assert items[key].due_on is None
+        assert items[key].stage == "matching"
+        assert not items[key].cancelled
+    assert items["matching.stability_referral"].owner == "supervising_social_worker"
+
+
+# =============================================================================== 6 Local policy
+def _local_policy_text() -> str:
+    """The default policy with the preparation planning meeting in 10 working days."""
+    text = default_policy_text()
+    block = text.index('key = "preparation.planning_meeting"')
+    old, new = 'due = "stage + 14 days"', 'due = "stage + 10 working days"'
+    at = text.index(old, block)
+    assert at < text.index("[[rule]]", block), "the due line belongs to the planning meeting"
+    return text[:at] + new + text[at + len(old):]
+
+
+def test_a_local_policy_counts_the_planning_meeting_in_working_days_across_christmas():
+    policy = parse_policy(_local_policy_text(), path="local.toml")
+    items = planned(starts={"preparation": "2026-12-21"}, policy=policy)
+    # P = Mon 2026-12-21. Working days after it: Tue 22 (1), Wed 23 (2), Thu 24 (3),
+    # [Fri 25 Christmas, weekend, Mon 28 Boxing Day substitute] Tue 29 (4), Wed 30 (5),
+    # Thu 31 (6), [Fri 2027-01-01 New Year, weekend] Mon 4 (7), Tue 5 (8), Wed 6 (9), Thu 7 (10).
+    assert items["preparation.planning_meeting"].due_on == d("2027-01-07")
+    assert items["preparation.planning_meeting"].opened_on == d("2026-12-21")
+
+
+def test_the_local_change_leaves_other_rules_alone():
+    policy = parse_policy(_local_policy_text(), path="local.toml")
+    items = planned(starts={"preparation": "2026-12-21", "introduction": "2026-12-21"},
+                    policy=policy)
+    # Introduction planning meeting keeps "stage + 14 days": Mon 2027-01-04.
+    assert items["introduction.planning_meeting"].due_on == d("2027-01-04")
+    # preparation.sw_visit#1 also keeps P + 14 = Mon 2027-01-04.
+    assert items["preparation.sw_visit#1"].due_on == d("2027-01-04")
+
+
+def test_the_default_policy_gives_14_calendar_days_for_the_same_start():
+    items = planned(starts={"preparation": "2026-12-21"},
+                    policy=parse_policy(default_policy_text()))
+    # Mon 2026-12-21 + 14 days = Mon 2027-01-04, a working day.
+    assert items["preparation.planning_meeting"].due_on == d("2027-01-04")
+
+
+# =============================================================================== ordering
+def test_the_plan_lists_obligations_in_policy_order():
+    policy = load_policy()
+    items = planned(starts=INTRO, completed=_intro())
+    rule_index = {r.key: i for i, r in enumerate(policy.rules_for("step_down"))}
+    order = [rule_index[k.split("#", 1)[0]] for k in items]
+    assert order == sorted(order)
+
+
+@pytest.mark.parametrize("stage", ["identification", "preparation", "matching"])
+def test_nothing_of_a_later_stage_exists_before_it_starts(stage):
+    starts = {s: v for s, v in MATCHING.items()
+              if list(MATCHING).index(s) <= list(MATCHING).index(stage)}
+    items = planned(starts=starts)
+    later = {"identification": ("preparation.", "matching.", "introduction.", "support."),
+             "preparation": ("matching.", "introduction.", "support."),
+             "matching": ("introduction.", "support.")}[stage]
+    assert [k for k in items if k.startswith(later)] == []
