@@ -145,7 +145,7 @@ def _show(ref: str) -> dict[str, Any]:
                           "flow_run_id": run.flow_run_id, "state": state,
                           "started_on": str(run.started_on),
                           "ended_on": str(run.ended_on) if run.ended_on else None,
-                          "url": orchestration.ui_url(run.flow_run_id) if run.flow_run_id else None})
+                          "url": orchestration.ui_url(run.flow_run_id) if state else None})
     open_items = [i for i in items if i["status"] in ("pending", "overdue", "escalated")]
     return {
         "ref": process.ref, "process": process.kind, "child": process.child_ref,

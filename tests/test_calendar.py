@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -215,7 +215,7 @@ def test_after_instant_across_the_march_clock_change():
     assert result.utcoffset() == timedelta(hours=1)
     assert (result.year, result.month, result.day, result.hour, result.minute) == (2026, 3, 30, 11, 0)
     # Compare in UTC: aware datetimes sharing one tzinfo subtract as wall-clock times.
-    elapsed = result.astimezone(timezone.utc) - start.astimezone(timezone.utc)
+    elapsed = result.astimezone(UTC) - start.astimezone(UTC)
     assert elapsed == timedelta(hours=48)
 
 
@@ -226,14 +226,14 @@ def test_after_instant_across_the_october_clock_change():
     result = Duration.parse("48 hours").after_instant(start)
     assert result.utcoffset() == timedelta(0)
     assert (result.year, result.month, result.day, result.hour, result.minute) == (2026, 10, 26, 8, 0)
-    elapsed = result.astimezone(timezone.utc) - start.astimezone(timezone.utc)
+    elapsed = result.astimezone(UTC) - start.astimezone(UTC)
     assert elapsed == timedelta(hours=48)
 
 
 def test_after_instant_accepts_any_offset_and_answers_in_london_time():
-    start = datetime(2026, 3, 28, 10, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 28, 10, 0, tzinfo=UTC)
     result = Duration.parse("48 hours").after_instant(start)
-    assert result.astimezone(timezone.utc) == datetime(2026, 3, 30, 10, 0, tzinfo=timezone.utc)
+    assert result.astimezone(UTC) == datetime(2026, 3, 30, 10, 0, tzinfo=UTC)
     assert result.utcoffset() == timedelta(hours=1)
 
 

@@ -170,3 +170,30 @@ def test_every_form_is_kept_as_submitted_with_its_channel(db_url: str, today: st
     data = data if isinstance(data, dict) else __import__("json").loads(data)
     assert (form, channel, status) == ("identification.suitability", "cli", "accepted")
     assert data["sdq_score"] == "9"  # as submitted, not as coerced
+
+
+def test_a_local_authority_policy_file_changes_the_timescales(
+    db_url: str, today: str, tmp_path, monkeypatch  # type: ignore[no-untyped-def]
+) -> None:
+    """STEPDOWN_POLICY points at an edited copy of the policy: the case follows it."""
+    from stepdown.domain.policy import default_policy_text
+
+    text = default_policy_text().replace(
+        'key = "preparation.planning_meeting"\nprocess = "step_down"\nstage = "preparation"\n'
+        'owner = "social_worker"\ntitle = "Preparation planning meeting"\ndue = "stage + 14 days"',
+        'key = "preparation.planning_meeting"\nprocess = "step_down"\nstage = "preparation"\n'
+        'owner = "social_worker"\ntitle = "Preparation planning meeting"\n'
+        'due = "stage + 10 working days"')
+    assert "stage + 10 working days" in text
+    local = tmp_path / "our-policy.toml"
+    local.write_text(text)
+    monkeypatch.setenv("STEPDOWN_POLICY", str(local))
+    open_case("SD-9")
+    submit("SD-9", "identification.suitability", {**SUITABILITY, "care_plan_ratified": True})
+    submit("SD-9", "identification.pact_decision",
+           {"decided_on": "2026-12-21", "decision": "proceed"})
+    items = timeline_of("SD-9", today)
+    # 10 working days after Mon 2026-12-21: 22 23 24 29 30 31 (25, 28 Dec and 1 Jan are
+    # bank holidays) 4 5 6 7 January.
+    assert items["preparation.planning_meeting"]["due"] == "2027-01-07"
+    assert items["preparation.sw_visit#1"]["due"] == "2027-01-04"  # still 14 days

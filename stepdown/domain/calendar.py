@@ -11,7 +11,7 @@ import calendar as _stdcal
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import lru_cache
+from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -22,7 +22,7 @@ UNITS = ("hours", "days", "weeks", "months", "working_days")
 _DURATION = re.compile(r"^\s*(\d+)\s+(hour|day|week|month|working[ _]day)s?\s*$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _bank_holidays(year: int) -> frozenset[date]:
     # The package lists a weekend Christmas Day as well as its weekday substitute; only the
     # weekday is the bank holiday gov.uk publishes.

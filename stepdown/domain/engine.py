@@ -108,7 +108,8 @@ class _Planner:
         due_on, due_at = split_due(due)
         earliest_on = cal.earliest(_day(earliest)) if earliest is not None else None
         end = self.facts.stage_ends.get(rule.stage)
-        cancelled = bool((rule.recurring or rule.ends_with_stage) and end and due_on and due_on > end)
+        ends = rule.recurring or rule.ends_with_stage
+        cancelled = bool(ends and end and due_on and due_on > end)
         planned = Planned(key=key, rule=rule, opened_on=_day(opened), due_on=due_on, due_at=due_at,
                           earliest_on=earliest_on, cancelled=cancelled,
                           completion=completion if completion is not None else rule.completion)
@@ -201,7 +202,9 @@ def _nth(first: Duration, every: Duration, k: int) -> Duration | tuple[Duration,
 
 
 def shift(base: date | datetime, offset: Duration | tuple[Duration, ...]) -> date | datetime:
-    """``base`` moved by a duration (or several in turn). Hours keep the instant; the rest are dates."""
+    """``base`` moved by a duration (or several in turn).
+
+    Hours keep the instant; the other units give dates."""
     if isinstance(offset, tuple):
         for part in offset:
             base = shift(base, part)

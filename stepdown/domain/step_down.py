@@ -21,8 +21,8 @@ from stepdown.models.forms import (
     PactDecision,
     Readiness,
     ReviewOutcome,
-    SupportOutcome,
     Suitability,
+    SupportOutcome,
     parse_form,
 )
 
@@ -89,32 +89,30 @@ def check_stage_form(case: CaseView, spec: FormSpec, data: Any, *, today: date) 
     if case.forms.get(spec.key) and spec.key != "matching.decision":
         raise FormError("form", f"{spec.key} is already recorded for {case.ref}")
     not_before, what = stage_start, f"{spec.stage} began"
-    if isinstance(form, Suitability):
-        if form.sdq_score >= SDQ_DISCUSSION_FROM and not form.discussion_notes.strip():
-            raise FormError(
-                "discussion_notes",
-                f"is required when sdq_score is {SDQ_DISCUSSION_FROM} or more "
-                f"(got {form.sdq_score})",
-            )
+    needs_discussion = isinstance(form, Suitability) and form.sdq_score >= SDQ_DISCUSSION_FROM
+    if needs_discussion and not form.discussion_notes.strip():
+        raise FormError(
+            "discussion_notes",
+            f"is required when sdq_score is {SDQ_DISCUSSION_FROM} or more (got {form.sdq_score})",
+        )
     if isinstance(form, PactDecision):
         suitability = case.forms.get("identification.suitability")
         if not suitability:
             raise FormError("form", "identification.suitability must be recorded before PACT")
         not_before = date.fromisoformat(str(suitability[-1]["held_on"]))
         what = "the suitability meeting"
+        checklist = case.obligations.get("identification.care_plan_ratified")
         ratified = bool(suitability[-1].get("care_plan_ratified")) or (
-            case.obligations.get("identification.care_plan_ratified", None) is not None
-            and case.obligations["identification.care_plan_ratified"].status == "done"
-        )
+            checklist is not None and checklist.status == "done")
         if form.decision == "proceed" and not ratified:
             raise FormError(
                 "decision",
                 "proceed needs a care plan of fostering ratified by the IRO "
                 "(care_plan_ratified is false)",
             )
-    if isinstance(form, MatchingDecision) and form.outcome == "declined":
-        if not form.reasons.strip():
-            raise FormError("reasons", "is required when the outcome is declined")
+    declined = isinstance(form, MatchingDecision) and form.outcome == "declined"
+    if declined and not form.reasons.strip():
+        raise FormError("reasons", "is required when the outcome is declined")
     value = getattr(form, spec.date_field)
     _check_date(spec.date_field, value, not_before=not_before, what=what, today=today)
     return form

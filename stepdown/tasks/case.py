@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from stepdown.db import session_scope
 from stepdown.records import get_process, set_stage_flow_run, set_waiting, stage_runs
 
+
 # Tags a person can filter on in the Prefect UI.
 def run_tags(process_kind: str, ref: str, stage: str) -> list[str]:
     return [f"process:{process_kind}", f"ref:{ref}", f"stage:{stage}"]

@@ -7,12 +7,11 @@ Create Date: 2026-11-23
 The audit trail is append-only in the database itself: triggers refuse UPDATE and DELETE.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
+from alembic import op
 
 import stepdown.models.tables
-
 
 revision = '0001'
 down_revision = None
