@@ -72,6 +72,38 @@ def serve(
 
 
 # ------------------------------------------------------------------------------------ case
+def _open(*, kind: str, ref: str, child: str, stage: str, opened_on: date,
+          opening: dict[str, Any], start: Any = None) -> tuple[str, Any]:
+    """Record a new process and start its first flow run, in one transaction: if the run cannot
+    be created, nothing is recorded. ``start`` records the process (default: open_process)."""
+    from stepdown import orchestration
+    from stepdown.db import session_scope
+    from stepdown.deployments import deployment_name
+    from stepdown.records import open_process, set_stage_flow_run
+    from stepdown.tasks.case import run_tags
+
+    deployment = deployment_name(stage, kind)
+    extra = None
+    try:
+        orchestration.check_server(deployment)
+        with session_scope() as session:
+            if start is None:
+                process = open_process(session, ref=ref, kind=kind, child_ref=child, stage=stage,
+                                       opened_on=opened_on, actor="cli", opening=opening)
+            else:
+                process, extra = start(session)
+            run_id = orchestration.start_run(deployment, ref=ref, stage=stage,
+                                             tags=run_tags(kind, ref, stage))
+            set_stage_flow_run(session, process=process, stage=stage, flow_run_id=run_id)
+    except FormError as exc:
+        fail(str(exc))
+    except orchestration.OrchestrationError as exc:
+        fail(str(exc), FAILURE)
+    typer.echo(f"opened {ref} ({kind}, {stage}); flow run {ref}-{stage}: "
+               f"{orchestration.ui_url(run_id)}")
+    return run_id, extra
+
+
 @case_app.command("open")
 def case_open(
     ref: Annotated[str, typer.Argument(help="The case reference, e.g. SD-0042.")],
@@ -79,36 +111,121 @@ def case_open(
     identified: Annotated[str, typer.Option("--identified", help="Date identified, YYYY-MM-DD.")],
 ) -> None:
     """Open a Step Down case and start its Identification flow run."""
-    from stepdown import orchestration
-    from stepdown.db import session_scope
-    from stepdown.deployments import deployment_name
-    from stepdown.records import open_process, set_stage_flow_run
-    from stepdown.tasks.case import run_tags
-
     _reference("ref", ref)
     _reference("child", child)
     identified_on = _date("identified", identified)
     assert identified_on is not None
     if identified_on > clock.today():
         fail(f"identified: {identified_on} is in the future (today is {clock.today()})")
-    deployment = deployment_name("identification")
+    _open(kind="step_down", ref=ref, child=child, stage="identification",
+          opened_on=identified_on,
+          opening={"child_ref": child, "identified_on": str(identified_on)})
+
+
+stability_app = typer.Typer(no_args_is_help=True, help="Stability meetings (placements at risk).")
+ending_app = typer.Typer(no_args_is_help=True, help="Unplanned endings (placements that ended).")
+report_app = typer.Typer(no_args_is_help=True, help="Reports.")
+app.add_typer(stability_app, name="stability")
+app.add_typer(ending_app, name="ending")
+app.add_typer(report_app, name="report")
+
+
+@stability_app.command("request")
+def stability_request(
+    ref: Annotated[str, typer.Argument(help="The process reference, e.g. ST-0007.")],
+    child: Annotated[str, typer.Option("--child", help="The child's opaque reference (ID).")],
+    requested_at: Annotated[str, typer.Option(
+        "--requested-at", help="When the meeting was requested: YYYY-MM-DDTHH:MM[+offset] "
+        "(without an offset, Europe/London time).")],
+    by: Annotated[str, typer.Option("--by", help="The requester's role, e.g. foster_carer.")],
+) -> None:
+    """Request a stability meeting for a placement at risk and start its flow run."""
+    from datetime import datetime
+
+    from stepdown.domain.calendar import LONDON
+    from stepdown.domain.policy import ROLES
+
+    _reference("ref", ref)
+    _reference("child", child)
     try:
-        orchestration.check_server(deployment)
+        moment = datetime.fromisoformat(requested_at)
+    except ValueError:
+        fail(f"requested-at: must be a date and time YYYY-MM-DDTHH:MM (got {requested_at!r})")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LONDON)
+    if moment > clock.now():
+        fail(f"requested-at: {moment.isoformat()} is in the future")
+    if by not in ROLES:
+        fail(f"by: must be one of the roles {', '.join(ROLES)} (got {by!r})")
+    _open(kind="stability", ref=ref, child=child, stage="meeting",
+          opened_on=moment.astimezone(LONDON).date(),
+          opening={"child_ref": child, "requested_at": moment.isoformat(), "requested_by": by})
+
+
+@ending_app.command("record")
+def ending_record(
+    ref: Annotated[str, typer.Argument(help="The process reference, e.g. UE-0003.")],
+    child: Annotated[str, typer.Option("--child", help="The child's opaque reference (ID).")],
+    ended_on: Annotated[str, typer.Option("--ended-on", help="The day the placement ended.")],
+    reason: Annotated[str, typer.Option("--reason", help="SSDA903 reason code, e.g. CARPL.")],
+) -> None:
+    """Record an unplanned ending; a Step Down placement's case closes as disrupted."""
+    from stepdown import orchestration
+    from stepdown.models.forms import REASONS
+    from stepdown.records import record_unplanned_ending, stage_runs
+
+    _reference("ref", ref)
+    _reference("child", child)
+    day = _date("ended-on", ended_on)
+    assert day is not None
+    if day > clock.today():
+        fail(f"ended-on: {day} is in the future (today is {clock.today()})")
+    if reason not in REASONS:
+        fail(f"reason: must be an SSDA903 reason code, one of {', '.join(REASONS)} "
+             f"(got {reason!r})")
+
+    def start(session: Any) -> tuple[Any, Any]:
+        process, disrupted = record_unplanned_ending(session, ref=ref, child_ref=child,
+                                                     ended_on=day, reason=reason, actor="cli")
+        runs = ([run.flow_run_id for run in stage_runs(session, process=disrupted)
+                 if run.flow_run_id] if disrupted else [])
+        return process, (disrupted.ref if disrupted else None, runs)
+
+    _run_id, (disrupted_ref, runs) = _open(kind="unplanned_ending", ref=ref, child=child,
+                                           stage="meeting", opened_on=day, opening={},
+                                           start=start)
+    if disrupted_ref:
+        try:
+            orchestration.cancel_open_runs(runs, f"placement ended unplanned ({ref})")
+        except Exception as exc:  # noqa: BLE001 - the record is right; the run can be cancelled
+            typer.echo(f"warning: could not cancel the flow runs of {disrupted_ref}: {exc}",
+                       err=True)
+        typer.echo(f"{disrupted_ref} closed as disrupted; its open obligations are cancelled")
+
+
+@report_app.command("breakdowns")
+def report_breakdowns(
+    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Placement breakdowns for a month (001): endings, stability meetings, overdue actions."""
+    from stepdown.db import session_scope
+    from stepdown.reports import breakdowns, table_rows
+
+    try:
         with session_scope() as session:
-            process = open_process(session, ref=ref, kind="step_down", child_ref=child,
-                                   stage="identification", opened_on=identified_on, actor="cli",
-                                   opening={"child_ref": child, "identified_on": identified})
-            run_id = orchestration.start_run(
-                deployment, ref=ref, stage="identification",
-                tags=run_tags("step_down", ref, "identification"))
-            set_stage_flow_run(session, process=process, stage="identification",
-                               flow_run_id=run_id)
+            report = breakdowns(session, month=month, as_of=clock.today())
     except FormError as exc:
         fail(str(exc))
-    except orchestration.OrchestrationError as exc:
-        fail(str(exc), FAILURE)
-    typer.echo(f"opened {ref} (step_down, identification); flow run {ref}-identification: "
-               f"{orchestration.ui_url(run_id)}")
+    if as_json:
+        _print_json(report)
+        return
+    typer.echo(f"Placement breakdowns, {report['month']} (as of {report['as_of']})")
+    for row in table_rows(report):
+        typer.echo(f"  {row['measure']:45} {row['value']:>5}")
+    for action in report["overdue_actions"]["actions"]:
+        typer.echo(f"  overdue: {action['ref']} {action['key']} {action['owner']} due "
+                   f"{action['due']} ({action['days_late']} days late)")
 
 
 def _load(ref: str) -> Any:
@@ -250,7 +367,7 @@ def input_(
     """Submit a form or complete an obligation; exits 0 once it is applied to the timeline."""
     from stepdown import orchestration
     from stepdown.db import session_scope
-    from stepdown.inputs import check, is_form
+    from stepdown.inputs import check, flow_waits_for
     from stepdown.records import NotFound, case_view, get_process
 
     payload = _read_data(data, file)
@@ -261,8 +378,7 @@ def input_(
             checked = check(view, key, payload)
     except (FormError, NotFound) as exc:
         fail(str(exc))
-    flow_waits = is_form(key) or checked.form.__class__.__name__ == "SupportOutcome"
-    if not flow_waits:
+    if not flow_waits_for(view, key):
         _record_directly(ref, key, payload)
     else:
         try:

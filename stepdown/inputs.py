@@ -8,14 +8,15 @@ An input is named by a form (``identification.suitability``) or an obligation ke
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from sqlmodel import Session
 
 from stepdown import clock
-from stepdown.domain import step_down
-from stepdown.domain.step_down import CaseView, Effects
-from stepdown.models.forms import STAGE_FORMS, Done, FormError, FormSpec
+from stepdown.domain import stability, step_down, unplanned_ending
+from stepdown.domain.case import CaseView, Effects, completion_model
+from stepdown.models.forms import FLOW_COMPLETIONS, STAGE_FORMS, Done, FormError, FormSpec
 from stepdown.models.tables import Process, Submission
 from stepdown.records import (
     NotFound,
@@ -39,28 +40,47 @@ class Checked:
         return dict(self.form.model_dump(mode="json"))
 
 
+RULES: dict[str, ModuleType] = {
+    "step_down": step_down,
+    "stability": stability,
+    "unplanned_ending": unplanned_ending,
+}
+
+
 def is_form(key: str) -> bool:
     return key in STAGE_FORMS
+
+
+def flow_waits_for(case: CaseView, key: str) -> bool:
+    """Whether ``key`` is handed to the case's flow run (a stage form, or a completion that
+    decides a stage) rather than recorded directly."""
+    if is_form(key):
+        return True
+    obligation = case.obligations.get(key)
+    return obligation is not None and obligation.completion in FLOW_COMPLETIONS
 
 
 def model_for(case: CaseView, key: str) -> type[Any]:
     """The RunInput model a flow waits on for ``key``."""
     if is_form(key):
         return STAGE_FORMS[key].model
-    return step_down.completion_model(case, key)
+    return completion_model(case, key)
 
 
 def check(case: CaseView, key: str, data: Any) -> Checked:
     """Validate an input against the case as it is now; raises FormError or NotFound."""
     today = clock.today()
+    rules = RULES[case.kind]
     if is_form(key):
         spec = STAGE_FORMS[key]
-        form = step_down.check_stage_form(case, spec, data, today=today)
-        return Checked(key, spec, form, step_down.stage_form_effects(spec, form))
+        if spec.process != case.kind:
+            raise FormError("form", f"{key} is a {spec.process} form; {case.ref} is {case.kind}")
+        form = rules.check_stage_form(case, spec, data, today=today)
+        return Checked(key, spec, form, rules.stage_form_effects(spec, form))
     if key not in case.obligations:
         raise NotFound(f"key: {key!r} is not a form or an obligation of {case.ref}")
-    done: Done = step_down.check_completion(case, key, data, today=today)
-    return Checked(key, None, done, step_down.completion_effects(key, done))
+    done: Done = rules.check_completion(case, key, data, today=today)
+    return Checked(key, None, done, rules.completion_effects(key, done))
 
 
 def apply_input(session: Session, *, process: Process, key: str, data: Any, channel: str,

@@ -83,3 +83,14 @@ def poll(check: Any, *, timeout: float, every: float = 0.5) -> Any:
         if time.monotonic() > deadline:
             return result
         time.sleep(every)
+
+
+def cancel_open_runs(flow_run_ids: list[str], message: str) -> None:
+    """Cancel the runs that have not finished (a disrupted case's waiting stage)."""
+    from prefect.states import Cancelled
+
+    with _client() as client:
+        for run_id in flow_run_ids:
+            state = client.read_flow_run(UUID(run_id)).state
+            if state is not None and not state.is_final():
+                client.set_flow_run_state(UUID(run_id), Cancelled(message=message), force=True)

@@ -7,16 +7,16 @@ hand: an accepted input records facts (a form, a done date, a stage start) and
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from stepdown import clock
 from stepdown.config import get_settings
-from stepdown.domain.engine import Completion, Facts, plan
+from stepdown.domain.case import CaseView, Effects, ObligationView
+from stepdown.domain.engine import Completion, Facts, as_when, plan
 from stepdown.domain.policy import Policy, load_policy
-from stepdown.domain.step_down import CaseView, Effects, ObligationView
 from stepdown.models.forms import FormError
 from stepdown.models.tables import AuditEvent, Obligation, Process, StageRun, Submission
 
@@ -71,6 +71,13 @@ def accepted_forms(session: Session, *, process: Process) -> dict[str, list[dict
     return forms
 
 
+OPENING_FORMS = {
+    "step_down": "step_down.open",
+    "stability": "stability.request",
+    "unplanned_ending": "unplanned_ending.record",
+}
+
+
 def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage: str,
                  opened_on: date, actor: str, opening: dict[str, Any]) -> Process:
     """A new process in its first stage, with its opening record as a submission."""
@@ -81,8 +88,8 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
     session.add(process)
     session.flush()
     session.add(StageRun(process_id=process.id, stage=stage, started_on=opened_on))
-    session.add(Submission(process_id=process.id, form=f"{kind}.open", data=opening,
-                           channel=actor, received_at=clock.now()))
+    session.add(Submission(process_id=process.id, form=OPENING_FORMS[kind], data=opening,
+                           values=opening, channel=actor, received_at=clock.now()))
     audit(session, process=process, actor=actor, action="process.opened", kind=kind,
           stage=stage, opened_on=str(opened_on))
     session.flush()
@@ -90,15 +97,33 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
     return process
 
 
+def stability_meetings(session: Session, *, child_ref: str) -> list[date]:
+    """The days stability meetings were held for a child."""
+    query = (select(Obligation.done_on)
+             .join(Process, col(Process.id) == col(Obligation.process_id))
+             .where(Process.child_ref == child_ref, Process.kind == "stability",
+                    Obligation.key == "stability.meeting", Obligation.status == "done"))
+    return [d for d in session.exec(query).all() if d is not None]
+
+
 def case_view(session: Session, *, process: Process) -> CaseView:
+    forms = accepted_forms(session, process=process)
+    opened_at = None
+    if process.kind == "stability":
+        opened_at = as_when(forms["stability.request"][0]["requested_at"])
+    context: dict[str, Any] = {}
+    if process.kind == "unplanned_ending":
+        context["stability_meetings"] = stability_meetings(session, child_ref=process.child_ref)
     return CaseView(
         ref=process.ref, kind=process.kind, stage=process.stage, status=process.status,
         outcome=process.outcome,
         stage_starts={run.stage: run.started_on for run in stage_runs(session, process=process)},
-        forms=accepted_forms(session, process=process),
+        forms=forms,
         obligations={o.key: ObligationView(o.key, o.status, o.opened_on, o.completion, o.done_on)
                      for o in obligations(session, process=process)},
         waiting_for=process.waiting_for,
+        opened_at=opened_at if isinstance(opened_at, datetime) else None,
+        context=context,
     )
 
 
@@ -126,7 +151,7 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
         cancel = item.cancelled or closed
         if row is None:
             row = Obligation(process_id=process.id, key=item.key, stage=item.stage,
-                             owner_role=item.owner, title=item.rule.title,
+                             owner_role=item.owner, title=item.title,
                              source=item.rule.source, opened_on=item.opened_on,
                              earliest_on=item.earliest_on, due_on=item.due_on, due_at=item.due_at,
                              status="cancelled" if cancel else "pending",
@@ -168,6 +193,14 @@ def apply_effects(session: Session, *, process: Process, effects: Effects, actor
         row.status, row.done_on, row.data, row.updated_at = "done", done_on, data, now
         audit(session, process=process, actor=actor, action="obligation.done", key=key,
               done_on=str(done_on))
+    for key, status in effects.statuses:
+        row = rows.get(key)
+        if row is not None and row.status in OPEN_STATUSES:
+            row.status, row.updated_at = status, now
+            audit(session, process=process, actor=actor, action=f"obligation.{status}", key=key)
+    for exception in effects.exceptions:
+        audit(session, process=process, actor=actor, action="exception.reported",
+              exception=exception)
     runs = {run.stage: run for run in stage_runs(session, process=process)}
     if effects.start_stage:
         stage, on = effects.start_stage
@@ -232,9 +265,28 @@ def judged_status(row: Obligation, as_of: date) -> str:
     return status
 
 
+def linked_processes(session: Session, *, process: Process) -> list[Process]:
+    """A Step Down case's stability and unplanned-ending processes: same child, opened while
+    the case was open."""
+    if process.kind != "step_down":
+        return []
+    query = (select(Process)
+             .where(Process.child_ref == process.child_ref,
+                    col(Process.kind).in_(("stability", "unplanned_ending")),
+                    Process.opened_on >= process.opened_on)
+             .order_by(col(Process.id)))
+    return [p for p in session.exec(query).all()
+            if process.closed_on is None or p.opened_on <= process.closed_on]
+
+
 def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[str, Any]]:
-    """Every obligation of the process, in date order, its status judged as of ``as_of``."""
+    """Every obligation of the process (and, for a Step Down case, of its linked stability and
+    unplanned-ending processes), in date order, its status judged as of ``as_of``."""
+    owners = {process.id: process}
     rows = obligations(session, process=process)
+    for linked in linked_processes(session, process=process):
+        owners[linked.id] = linked
+        rows.extend(obligations(session, process=linked))
 
     def when(row: Obligation) -> tuple[date, int]:
         due = row.due_at.astimezone(clock.LONDON).date() if row.due_at else row.due_on
@@ -242,13 +294,14 @@ def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[st
 
     out = []
     for row in sorted(rows, key=when):
+        owner = owners[row.process_id]
         due: str | None = None
         if row.due_at is not None:
             due = row.due_at.astimezone(clock.LONDON).isoformat()
         elif row.due_on is not None:
             due = row.due_on.isoformat()
         out.append({
-            "key": row.key, "process": process.kind, "ref": process.ref, "stage": row.stage,
+            "key": row.key, "process": owner.kind, "ref": owner.ref, "stage": row.stage,
             "title": row.title, "owner": row.owner_role, "due": due,
             "earliest": row.earliest_on.isoformat() if row.earliest_on else None,
             "status": judged_status(row, as_of),
@@ -256,6 +309,37 @@ def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[st
             "source": row.source,
         })
     return out
+
+
+def open_step_down_placement(session: Session, *, child_ref: str) -> Process | None:
+    """The child's open Step Down case whose child has moved in (a Step Down placement)."""
+    query = select(Process).where(Process.child_ref == child_ref, Process.kind == "step_down",
+                                  Process.status == "open", Process.stage == "support")
+    return session.exec(query.with_for_update()).first()
+
+
+def record_unplanned_ending(session: Session, *, ref: str, child_ref: str, ended_on: date,
+                            reason: str, actor: str) -> tuple[Process, Process | None]:
+    """Open the unplanned-ending process; a Step Down placement that ended closes as disrupted
+    (its open obligations cancelled). Returns the new process and the disrupted case, if any."""
+    disrupted = open_step_down_placement(session, child_ref=child_ref)
+    if disrupted is not None:
+        moved_in = next(run.started_on for run in stage_runs(session, process=disrupted)
+                        if run.stage == "support")
+        if ended_on < moved_in:
+            raise FormError("ended-on", f"{ended_on} is before the child moved in ({moved_in}) "
+                            f"under Step Down case {disrupted.ref}")
+    opening: dict[str, Any] = {"child_ref": child_ref, "ended_on": str(ended_on),
+                               "reason": reason,
+                               "step_down_ref": disrupted.ref if disrupted else None}
+    process = open_process(session, ref=ref, kind="unplanned_ending", child_ref=child_ref,
+                           stage="meeting", opened_on=ended_on, actor=actor, opening=opening)
+    if disrupted is not None:
+        apply_effects(session, process=disrupted, effects=Effects(close=("disrupted", ended_on)),
+                      actor=actor)
+        audit(session, process=disrupted, actor=actor, action="process.disrupted",
+              unplanned_ending=ref, reason=reason)
+    return process, disrupted
 
 
 def set_waiting(session: Session, *, process: Process, key: str | None, flow_run_id: str | None,

@@ -107,9 +107,9 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
                     "Prefect server", procs)
         procs.append(subprocess.Popen([sys.executable, "-m", "stepdown.deployments.serve"],
                                       env=env))
-        from stepdown.deployments import all_specs, deployment_name
+        from stepdown.deployments import all_specs
 
-        names = [deployment_name(spec.stage) for spec in all_specs()]
+        names = [spec.deployment for spec in all_specs()]
 
         def deployments_ready() -> bool:
             return all(httpx.get(f"{api}/deployments/name/{name}", timeout=2).status_code == 200

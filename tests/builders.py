@@ -40,3 +40,38 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
                 f"SELECT * FROM {table} ORDER BY id"))]
             for table in ("process", "stage_run", "obligation", "submission", "audit_event")
         }
+
+
+def open_stability(ref: str, *, child: str, requested_at: str, by: str = "foster_carer") -> None:
+    from datetime import datetime
+
+    from stepdown.domain.calendar import LONDON
+
+    moment = datetime.fromisoformat(requested_at)
+    with session_scope() as session:
+        open_process(session, ref=ref, kind="stability", child_ref=child, stage="meeting",
+                     opened_on=moment.astimezone(LONDON).date(), actor="cli",
+                     opening={"child_ref": child, "requested_at": requested_at,
+                              "requested_by": by})
+
+
+def record_ending(ref: str, *, child: str, ended_on: str, reason: str = "CARPL") -> str | None:
+    """Record an unplanned ending; the disrupted Step Down case's reference, if any."""
+    from stepdown.records import record_unplanned_ending
+
+    with session_scope() as session:
+        _process, disrupted = record_unplanned_ending(
+            session, ref=ref, child_ref=child, ended_on=date.fromisoformat(ended_on),
+            reason=reason, actor="cli")
+        return disrupted.ref if disrupted else None
+
+
+def audit_actions(ref: str) -> list[tuple[str, dict[str, Any]]]:
+    with get_engine().connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT a.action, a.detail FROM audit_event a JOIN process p ON p.id = a.process_id "
+            "WHERE p.ref = :ref ORDER BY a.id"), {"ref": ref}).all()
+    import json
+
+    return [(action, detail if isinstance(detail, dict) else json.loads(detail))
+            for action, detail in rows]

@@ -17,9 +17,14 @@ TIMEZONE = "Europe/London"
 @dataclass(frozen=True)
 class Spec:
     flow: str  # "module:function"
-    stage: str
+    name: str  # the flow's name
     tags: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
+    cron: str | None = None  # in TIMEZONE
+
+    @property
+    def deployment(self) -> str:
+        return f"{self.name}/{DEPLOYMENT}"
 
     def load(self) -> Any:
         import importlib
@@ -28,21 +33,29 @@ class Spec:
         return getattr(importlib.import_module(module), name)
 
 
-STEP_DOWN = {
-    stage: Spec(f"stepdown.flows.step_down_{stage}:step_down_{stage}", stage,
-                tags=("process:step_down",))
-    for stage in ("identification", "preparation", "matching", "introduction", "support")
+STEP_DOWN_STAGES = ("identification", "preparation", "matching", "introduction", "support")
+
+SPECS: dict[str, Spec] = {
+    **{
+        f"step_down.{stage}": Spec(f"stepdown.flows.step_down_{stage}:step_down_{stage}",
+                                   f"step-down-{stage}", tags=("process:step_down",))
+        for stage in STEP_DOWN_STAGES
+    },
+    "stability.meeting": Spec("stepdown.flows.stability:stability_meeting", "stability-meeting",
+                              tags=("process:stability",)),
+    "unplanned_ending.meeting": Spec("stepdown.flows.unplanned_ending:unplanned_ending_meeting",
+                                     "unplanned-ending-meeting",
+                                     tags=("process:unplanned_ending",)),
+    # 001: breakdowns are counted and analysed monthly; on the 1st, for the month before.
+    "report.breakdowns": Spec("stepdown.flows.breakdown_report:breakdown_report",
+                              "breakdown-report", tags=("report",), cron="0 7 1 * *"),
 }
 
 
-def flow_name(stage: str) -> str:
-    return f"step-down-{stage}"
-
-
-def deployment_name(stage: str) -> str:
-    """The full name (``<flow>/<deployment>``) of a Step Down stage's deployment."""
-    return f"{flow_name(stage)}/{DEPLOYMENT}"
+def deployment_name(stage: str, process: str = "step_down") -> str:
+    """The full name (``<flow>/<deployment>``) of the deployment that runs a process stage."""
+    return SPECS[f"{process}.{stage}"].deployment
 
 
 def all_specs() -> list[Spec]:
-    return list(STEP_DOWN.values())
+    return list(SPECS.values())

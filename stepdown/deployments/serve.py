@@ -10,7 +10,7 @@ from typing import Any
 
 from prefect import serve
 
-from stepdown.deployments import DEPLOYMENT, all_specs
+from stepdown.deployments import DEPLOYMENT, TIMEZONE, all_specs
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
@@ -21,9 +21,12 @@ def main() -> None:
     # Started in the background, a process may inherit SIGINT ignored: stop on both signals.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    from prefect.client.schemas.schedules import CronSchedule
+
     deployments = [
-        spec.load().to_deployment(name=DEPLOYMENT, tags=list(spec.tags),
-                                  parameters=dict(spec.parameters) or None)
+        spec.load().to_deployment(
+            name=DEPLOYMENT, tags=list(spec.tags), parameters=dict(spec.parameters) or None,
+            schedules=[CronSchedule(cron=spec.cron, timezone=TIMEZONE)] if spec.cron else None)
         for spec in all_specs()
     ]
     serve(*deployments)

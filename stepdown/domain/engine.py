@@ -46,6 +46,8 @@ class Planned:
     earliest_on: date | None = None
     cancelled: bool = False
     completion: str | None = None
+    owner_role: str | None = None  # set when a record names the owner (a chair, an action's)
+    title_text: str | None = None
 
     @property
     def stage(self) -> str:
@@ -53,7 +55,11 @@ class Planned:
 
     @property
     def owner(self) -> str:
-        return self.rule.owner
+        return self.owner_role or self.rule.owner
+
+    @property
+    def title(self) -> str:
+        return self.title_text or self.rule.title
 
 
 def as_when(value: Any) -> date | datetime | None:
@@ -89,9 +95,13 @@ class _Planner:
             dues = [p.due_on for p in self.out.values()
                     if p.due_on and any(p.key == n or p.key.startswith(n + "#") for n in names)]
             return max(dues) if dues else None
-        for data in facts.forms.get(anchor.name, []):
+        return as_when(self.recorded(anchor))
+
+    def recorded(self, anchor: Anchor) -> Any:
+        """The raw value of a form field anchor (the first matching submission)."""
+        for data in self.facts.forms.get(anchor.name, []):
             if anchor.where is None or str(data.get(anchor.where[0])) == anchor.where[1]:
-                return as_when(data.get(anchor.field or ""))
+                return data.get(anchor.field or "")
         return None
 
     def value(self, expr: DateExpr | None) -> date | datetime | None:
@@ -104,7 +114,8 @@ class _Planner:
 
     # -- emitting --------------------------------------------------------------------------------
     def emit(self, rule: Rule, key: str, opened: date | datetime, due: date | datetime | None,
-             earliest: date | datetime | None = None, completion: str | None = None) -> Planned:
+             earliest: date | datetime | None = None, completion: str | None = None,
+             owner: str | None = None, title: str | None = None) -> Planned:
         due_on, due_at = split_due(due)
         earliest_on = cal.earliest(_day(earliest)) if earliest is not None else None
         end = self.facts.stage_ends.get(rule.stage)
@@ -112,7 +123,8 @@ class _Planner:
         cancelled = bool(ends and end and due_on and due_on > end)
         planned = Planned(key=key, rule=rule, opened_on=_day(opened), due_on=due_on, due_at=due_at,
                           earliest_on=earliest_on, cancelled=cancelled,
-                          completion=completion if completion is not None else rule.completion)
+                          completion=completion if completion is not None else rule.completion,
+                          owner_role=owner, title_text=title)
         self.out[key] = planned
         return planned
 
@@ -132,7 +144,21 @@ class _Planner:
             opened = anchor if anchor is not None else self.facts.stage_starts.get(rule.stage)
         if opened is None:
             return
-        self.emit(rule, rule.key, opened, due, earliest)
+        sooner = self.value(rule.or_earlier)
+        if due is not None and sooner is not None and _day(sooner) < _day(due):
+            due = sooner
+        owner = self.recorded(rule.owner_from) if rule.owner_from else None
+        self.emit(rule, rule.key, opened, due, earliest, owner=str(owner) if owner else None)
+
+    def actions(self, rule: Rule) -> None:
+        """One obligation per action agreed at a completion: its own title, owner and due date."""
+        assert rule.after and rule.list_field
+        done = self.facts.done.get(rule.after)
+        if done is None:
+            return
+        for k, item in enumerate(done.data.get(rule.list_field) or [], start=1):
+            self.emit(rule, f"{rule.key}#{k}", done.done_on, as_when(item["due"]),
+                      owner=str(item["owner"]), title=str(item["title"]))
 
     def chain(self, rule: Rule) -> None:
         assert rule.first is not None and rule.every is not None

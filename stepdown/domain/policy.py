@@ -16,7 +16,7 @@ from typing import Any
 
 from stepdown.domain.calendar import Duration
 
-KINDS = ("once", "chain", "series", "extension")
+KINDS = ("once", "chain", "series", "extension", "actions")
 PROCESSES = ("step_down", "stability", "unplanned_ending")
 ROLES = (
     "social_worker",
@@ -97,6 +97,8 @@ class Rule:
     opens: DateExpr | None = None
     completion: str | None = None
     ends_with_stage: bool = False  # cancelled if still open when its stage ends before its due
+    owner_from: Anchor | None = None  # a recorded role (the meeting's chair) owns it
+    or_earlier: DateExpr | None = None  # due on this recorded date instead, if it is earlier
     # chain
     first: DateExpr | None = None
     every: Duration | None = None
@@ -115,6 +117,8 @@ class Rule:
     field: str | None = None
     value: str | None = None
     weeks_field: str | None = None
+    # actions: one obligation per item of a list recorded at a completion
+    list_field: str | None = None
 
     @property
     def is_checklist(self) -> bool:
@@ -145,11 +149,13 @@ class Policy:
 
 
 _ALLOWED = {
-    "once": {"due", "earliest", "opens", "completion", "ends_with_stage"},
+    "once": {"due", "earliest", "opens", "completion", "ends_with_stage", "owner_from",
+             "or_earlier"},
     "chain": {"first", "every"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
                "extend_field", "extend_value", "extend_count"},
     "extension": {"after", "field", "value", "weeks_field", "completion"},
+    "actions": {"after", "list_field"},
 }
 _COMMON = {"key", "kind", "process", "stage", "owner", "title", "source"}
 
@@ -182,7 +188,14 @@ def _rule(raw: dict[str, Any], index: int) -> Rule:
         if kind == "once":
             return Rule(**common, due=expr("due"), earliest=expr("earliest"), opens=expr("opens"),
                         completion=raw.get("completion"),
-                        ends_with_stage=bool(raw.get("ends_with_stage", False)))
+                        ends_with_stage=bool(raw.get("ends_with_stage", False)),
+                        owner_from=(Anchor.parse(raw["owner_from"], stage=stage)
+                                    if "owner_from" in raw else None),
+                        or_earlier=expr("or_earlier"))
+        if kind == "actions":
+            if "after" not in raw or "list_field" not in raw:
+                raise PolicyError(f"{where}: actions need 'after' and 'list_field'")
+            return Rule(**common, after=raw["after"], list_field=raw["list_field"])
         if kind == "chain":
             if "first" not in raw or "every" not in raw:
                 raise PolicyError(f"{where}: a chain needs 'first' and 'every'")

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any, Literal
 
 from prefect.input import RunInput
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class Suitability(RunInput):
@@ -146,6 +146,112 @@ class SupportOutcome(Done):
     )
 
 
+Role = Literal[
+    "social_worker", "supervising_social_worker", "iro", "residential_key_worker",
+    "family_finding", "scayt", "stability_worker", "team_manager", "fostering_team_manager",
+    "head_of_service", "virtual_school", "foster_carer", "advocate", "review_panel_admin",
+]
+
+
+class Action(BaseModel):
+    """An action agreed at a stability meeting: it becomes an obligation of its owner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(
+        min_length=1,
+        max_length=200,
+        title="Action",
+        description="What is to be done, in a few words. Refer to the child by reference only.",
+    )
+    owner: Role = Field(title="Owner", description="The role responsible for the action.")
+    due: date = Field(title="Due by", description="The date agreed at the meeting.")
+
+
+class StabilityMeeting(Done):
+    """Record the stability meeting: who came, the child's views, the outcome and the actions."""
+
+    chair: Literal["team_manager", "fostering_team_manager"] = Field(
+        title="Chair",
+        description="The social work team manager or the fostering team manager (001, App. 1).",
+    )
+    attendees: list[Role] = Field(
+        title="Attendees (roles)",
+        description="Everyone who attended, by role. The foster carer, supervising social worker "
+        "and social worker are the minimum: without them the meeting is recorded and reported as "
+        "an exception.",
+    )
+    child_views_recorded: bool = Field(
+        title="Child's views recorded",
+        description="The child's views were available to the meeting (001, section 5).",
+    )
+    outcome: Literal["stay", "planned_move", "urgent_move"] = Field(
+        title="Outcome",
+        description="stay: the placement continues with support. planned_move: a move needs "
+        "authorisation by HARP or the Head of Service first. urgent_move: only for an immediate "
+        "safeguarding concern (004).",
+    )
+    safeguarding_concern: bool = Field(
+        default=False,
+        title="Immediate safeguarding concern",
+        description="Required for an urgent move (004).",
+    )
+    actions: list[Action] = Field(
+        default_factory=list,
+        title="Actions agreed",
+        description="Each becomes an obligation of its owner, chased and escalated if it drifts.",
+    )
+    next_meeting_on: date | None = Field(
+        default=None,
+        title="Next meeting (if set earlier than 3 months)",
+        description="The next meeting is due within 3 months, or on this date if earlier.",
+    )
+
+
+class MoveAuthorisation(Done):
+    """Record the authorisation of a planned move (HARP or the Head of Service, source 004)."""
+
+    authorised_by: Literal["harp", "head_of_service"] = Field(
+        title="Authorised by", description="HARP or the relevant Head of Service (004)."
+    )
+    decision: Literal["authorised", "declined"] = Field(
+        title="Decision", description="Whether the move is authorised."
+    )
+
+
+class UnplannedEndingMeeting(Done):
+    """Record the unplanned ending meeting: for learning, not blame (001, section 6)."""
+
+    chair: Role = Field(
+        title="Chair (role)",
+        description="An Independent Reviewing Officer chairs it (001, Appendix 2): iro.",
+    )
+    carer_feedback_taken: bool = Field(
+        default=True,
+        title="Foster carer's feedback taken",
+        description="The meeting always includes feedback from the foster carer.",
+    )
+    child_feedback_taken: bool = Field(
+        default=True,
+        title="Child's feedback taken",
+        description="The meeting always includes feedback from the child or young person.",
+    )
+
+
+class Waiver(RunInput):
+    """The reviewing team manager's decision whether an unplanned ending meeting is needed."""
+
+    decided_on: date = Field(
+        title="Date of the decision",
+        description="Not before the placement ended, not in the future.",
+    )
+    decision: Literal["waive", "hold"] = Field(
+        title="Decision",
+        description="waive: no meeting is needed, because a stability meeting was held in the 12 "
+        "weeks before the ending. hold: hold the unplanned ending meeting.",
+    )
+
+
 @dataclass(frozen=True)
 class FormSpec:
     """A stage decision form: which process and stage it belongs to, and its model."""
@@ -175,6 +281,10 @@ STAGE_FORMS: dict[str, FormSpec] = {
                  "case in Matching."),
         FormSpec("introduction.move", "step_down", "introduction", Move, "moved_in_on",
                  "The child moves in (000, Stage 4); Ongoing Support starts that day."),
+        FormSpec("unplanned_ending.waiver", "unplanned_ending", "meeting", Waiver, "decided_on",
+                 "A stability meeting was held in the 12 weeks before this ending, so the team "
+                 "manager of the reviewing team may decide that no unplanned ending meeting is "
+                 "needed (001, section 6)."),
     )
 }
 
@@ -182,7 +292,16 @@ COMPLETIONS: dict[str | None, type[Done]] = {
     None: Done,
     "review_outcome": ReviewOutcome,
     "support_outcome": SupportOutcome,
+    "stability_meeting": StabilityMeeting,
+    "move_authorisation": MoveAuthorisation,
+    "unplanned_ending_meeting": UnplannedEndingMeeting,
 }
+
+# Completions a flow run waits for (the rest are recorded directly).
+FLOW_COMPLETIONS = frozenset({"support_outcome", "stability_meeting", "unplanned_ending_meeting"})
+
+REASONS = ("CARPL", "CLOSE", "ALLEG", "STAND", "APPRR", "CREQB", "CREQO", "CHILD", "LAREQ",
+           "PLACE", "CUSTOD", "OTHER")  # SSDA903 reasons for a change of placement
 
 
 class FormError(ValueError):

@@ -88,3 +88,15 @@ def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
         )
         set_stage_flow_run(session, process=process, stage=stage, flow_run_id=str(flow_run.id))
         return str(flow_run.id)
+
+
+@task(task_run_name="is a waiver offered to {ref}")
+def waiver_offered(ref: str) -> bool:
+    """Whether a stability meeting preceded the ending (decided once per flow run: the cached
+    result keeps a resumed run on the path it first took)."""
+    from stepdown.domain.unplanned_ending import qualifying_meeting
+    from stepdown.records import case_view
+
+    with session_scope() as session:
+        view = case_view(session, process=get_process(session, ref=ref))
+        return qualifying_meeting(view) is not None

@@ -1,0 +1,112 @@
+"""What every process shares: a read-only view of a case, the effects of an input, and the
+rules every obligation's completion follows (open case, open obligation, a date not before the
+obligation opened and not in the future)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from stepdown.models.forms import (
+    COMPLETIONS,
+    STAGE_FORMS,
+    Done,
+    FormError,
+    ReviewOutcome,
+    parse_form,
+)
+
+
+@dataclass(frozen=True)
+class ObligationView:
+    key: str
+    status: str
+    opened_on: date
+    completion: str | None
+    done_on: date | None = None
+
+
+@dataclass
+class CaseView:
+    """What validation needs to know of a case, read from the record."""
+
+    ref: str
+    kind: str
+    stage: str
+    status: str
+    outcome: str | None
+    stage_starts: dict[str, date]
+    forms: dict[str, list[dict[str, Any]]]
+    obligations: dict[str, ObligationView]
+    waiting_for: str | None = None
+    opened_at: datetime | None = None  # an hour-based start (a stability request)
+    # Records of other processes for the same child (e.g. stability meetings held).
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Effects:
+    """What an accepted input changes."""
+
+    done: list[tuple[str, date, dict[str, Any]]] = field(default_factory=list)
+    statuses: list[tuple[str, str]] = field(default_factory=list)  # (key, waived|cancelled)
+    start_stage: tuple[str, date] | None = None
+    close: tuple[str, date] | None = None
+    exceptions: list[str] = field(default_factory=list)  # accepted, but reported
+
+
+def check_date(name: str, value: date, *, not_before: date | None, what: str, today: date) -> None:
+    if not_before is not None and value < not_before:
+        raise FormError(name, f"{value} is before {what} ({not_before})")
+    if value > today:
+        raise FormError(name, f"{value} is in the future (today is {today})")
+
+
+def check_open(case: CaseView) -> None:
+    if case.status != "open":
+        raise FormError("ref", f"{case.ref} is closed ({case.outcome}); it takes no more input")
+
+
+def check_stage(case: CaseView, key: str) -> None:
+    """A stage's decision form is taken only while the case is in that stage."""
+    spec = STAGE_FORMS[key]
+    check_open(case)
+    if spec.process != case.kind:
+        raise FormError("form", f"{spec.key} is a {spec.process} form; {case.ref} is {case.kind}")
+    if spec.stage != case.stage:
+        raise FormError(
+            "form", f"{spec.key} belongs to {spec.stage}; {case.ref} is in {case.stage}"
+        )
+
+
+def completion_model(case: CaseView, key: str) -> type[Done]:
+    obligation = case.obligations.get(key)
+    return COMPLETIONS[obligation.completion if obligation else None]
+
+
+def check_completion(case: CaseView, key: str, data: Any, *, today: date) -> Done:
+    """The parsed completion of obligation ``key`` if acceptable now; else a FormError."""
+    check_open(case)
+    obligation = case.obligations.get(key)
+    if obligation is None:
+        raise FormError("key", f"{key} is not an obligation of {case.ref} (yet)")
+    if key in STAGE_FORMS:
+        raise FormError("key", f"{key} is a form: submit its fields, not done_on")
+    if obligation.status == "done":
+        raise FormError("key", f"{key} is already done (on {obligation.done_on})")
+    if obligation.status in ("cancelled", "waived"):
+        raise FormError("key", f"{key} is {obligation.status}")
+    form = parse_form(completion_model(case, key), data)
+    if isinstance(form, ReviewOutcome) and form.outcome == "extend" and not form.extend_weeks:
+        raise FormError("extend_weeks", "is required when the outcome is extend")
+    return form
+
+
+def check_done_on(key: str, obligation: ObligationView, form: Done, *, today: date) -> None:
+    check_date("done_on", form.done_on, not_before=obligation.opened_on,
+               what=f"{key} opened", today=today)
+
+
+def completion_effects(key: str, form: Done) -> Effects:
+    return Effects(done=[(key, form.done_on, form.model_dump(mode="json"))])
