@@ -1,0 +1,194 @@
+"""End to end: stability meetings, unplanned endings and the breakdown report through a running
+`stepdown serve`, driven from the command line."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import scenario
+from tests.e2e import System, free_port, system_env
+
+pytestmark = pytest.mark.e2e
+
+MEETING = {
+    "done_on": "2026-12-23", "chair": "team_manager",
+    "attendees": ["foster_carer", "supervising_social_worker", "social_worker"],
+    "child_views_recorded": True, "outcome": "stay",
+    "actions": [{"title": "Arrange respite weekend", "owner": "supervising_social_worker",
+                 "due": "2027-01-08"}],
+}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    home: Path = tmp_path_factory.mktemp("stepdown-processes")
+    port = free_port()
+    running = System(home, port, system_env(home, port, scenario.TODAY))
+    running.start()
+    yield running
+    running.stop()
+
+
+def _timeline(system: System, ref: str) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {i["key"]: i for i in system.ok("case", "timeline", ref, "--json").json()}
+
+
+def test_a_stability_meeting_across_summer_time_and_christmas(system: System) -> None:
+    system.ok("stability", "request", "ST-E1", "--child", "CH-E1",
+              "--requested-at", "2026-03-28T10:00:00+00:00", "--by", "foster_carer")
+    items = _timeline(system, "ST-E1")
+    assert items["stability.meeting"]["due"] == "2026-03-30T11:00:00+01:00"
+    assert items["stability.meeting"]["process"] == "stability"
+
+    # Requested without an offset: Europe/London time (GMT in December).
+    system.ok("stability", "request", "ST-E2", "--child", "CH-E2",
+              "--requested-at", "2026-12-22T09:15", "--by", "iro")
+    assert _timeline(system, "ST-E2")["stability.meeting"]["due"] == "2026-12-24T09:15:00+00:00"
+    system.ok("input", "ST-E2", "stability.meeting", "--data", json.dumps(MEETING))
+    items = _timeline(system, "ST-E2")
+    assert items["stability.meeting"]["done_on"] == "2026-12-23"
+    assert (items["stability.minutes"]["due"], items["stability.minutes"]["owner"]) == (
+        "2026-12-30", "team_manager")  # 3 working days across Christmas, owned by the chair
+    assert items["stability.action#1"]["due"] == "2027-01-08"
+    assert items["stability.iro_check"]["due"] == "2027-02-03"
+    assert items["stability.next_meeting"]["due"] == "2027-03-23"
+    shown = system.ok("case", "show", "ST-E2", "--json").json()
+    assert (shown["stage"], shown["flow_runs"][0]["state"]) == ("follow_up", "Completed")
+    assert shown["flow_runs"][0]["name"] == "ST-E2-meeting"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ending", "record", "UE-X", "--child", "CH-X", "--ended-on", "2027-01-31",
+          "--reason", "BORED"], "reason: must be an SSDA903 reason code"),
+        (["ending", "record", "UE-X", "--child", "CH-X", "--ended-on", "2028-01-31",
+          "--reason", "CARPL"], "ended-on: 2028-01-31 is in the future"),
+        (["stability", "request", "ST-X", "--child", "CH-X", "--requested-at",
+          "2026-12-22T09:15", "--by", "headteacher"], "by: must be one of the roles"),
+        (["input", "ST-E3", "stability.meeting", "--data",
+          json.dumps({**MEETING, "done_on": "2026-12-21"})],
+         "done_on: 2026-12-21 is before the meeting was requested"),
+        (["input", "ST-E3", "stability.meeting", "--data",
+          json.dumps({**MEETING, "actions": [{"title": "Respite", "due": "2027-01-08"}]})],
+         "actions.0.owner: is required"),
+        (["input", "ST-E3", "stability.meeting", "--data",
+          json.dumps({**MEETING, "actions": [{"title": "Respite", "owner": "iro",
+                                              "due": "2026-12-01"}]})],
+         "actions.0.due: 2026-12-01 is before the meeting (2026-12-23)"),
+        (["input", "ST-E3", "stability.meeting", "--data",
+          json.dumps({**MEETING, "outcome": "urgent_move"})],
+         "safeguarding_concern: an urgent move needs an immediate safeguarding concern"),
+        (["input", "UE-E3", "unplanned_ending.meeting", "--data",
+          '{"done_on": "2027-03-02", "chair": "team_manager"}'], "chair: must be iro"),
+        (["input", "UE-E3", "unplanned_ending.waiver", "--data",
+          '{"decided_on": "2027-02-02", "decision": "waive"}'],
+         "decision: a waiver needs a stability meeting for this child held in the 84 days"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(
+    system: System, args: list[str], message: str
+) -> None:
+    if system.cli("case", "show", "ST-E3").code != 0:
+        system.ok("stability", "request", "ST-E3", "--child", "CH-E3",
+                  "--requested-at", "2026-12-22T09:15", "--by", "social_worker")
+        system.ok("ending", "record", "UE-E3", "--child", "CH-E3B", "--ended-on", "2027-01-31",
+                  "--reason", "CHILD")
+    before = [system.ok("case", "timeline", ref, "--json").stdout for ref in ("ST-E3", "UE-E3")]
+    listed = system.ok("case", "list", "--json").stdout
+    result = system.cli(*args)
+    assert result.code == 2, result
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+    assert [system.ok("case", "timeline", ref, "--json").stdout
+            for ref in ("ST-E3", "UE-E3")] == before
+    assert system.ok("case", "list", "--json").stdout == listed
+
+
+def test_an_unplanned_ending_at_a_month_end_and_its_meeting(system: System) -> None:
+    system.ok("ending", "record", "UE-E4", "--child", "CH-E4", "--ended-on", "2027-01-31",
+              "--reason", "STAND")
+    item = _timeline(system, "UE-E4")["unplanned_ending.meeting"]
+    assert (item["earliest"], item["due"], item["owner"]) == ("2027-03-01", "2027-03-12", "iro")
+    system.ok("input", "UE-E4", "unplanned_ending.meeting", "--data",
+              '{"done_on": "2027-03-03", "chair": "iro"}')
+    items = _timeline(system, "UE-E4")
+    assert items["unplanned_ending.meeting"]["status"] == "done"
+    assert items["unplanned_ending.minutes"]["due"] == "2027-03-10"
+
+
+def test_a_granted_waiver(system: System) -> None:
+    system.ok("stability", "request", "ST-E5", "--child", "CH-E5",
+              "--requested-at", "2026-12-22T09:15", "--by", "foster_carer")
+    system.ok("input", "ST-E5", "stability.meeting", "--data", json.dumps(MEETING))
+    system.ok("ending", "record", "UE-E5", "--child", "CH-E5", "--ended-on", "2027-03-01",
+              "--reason", "CARPL")
+    system.ok("input", "UE-E5", "unplanned_ending.waiver", "--data",
+              '{"decided_on": "2027-03-04", "decision": "waive"}')
+    shown = system.ok("case", "show", "UE-E5", "--json").json()
+    assert (shown["status"], shown["outcome"]) == ("closed", "meeting_waived")
+    assert _timeline(system, "UE-E5")["unplanned_ending.meeting"]["status"] == "waived"
+    deadline = time.monotonic() + 60
+    while shown["flow_runs"][0]["state"] != "Completed" and time.monotonic() < deadline:
+        time.sleep(1)
+        shown = system.ok("case", "show", "UE-E5", "--json").json()
+    assert shown["flow_runs"][0]["state"] == "Completed"
+
+
+def test_a_step_down_case_that_breaks_down_shows_the_whole_story(system: System) -> None:
+    child, ref = "CH-E6", "SD-E6"
+    system.ok("case", "open", ref, "--child", child, "--identified", scenario.OPENED)
+    for key, data in scenario.STEPS[:-1]:  # to the move on 2027-04-05
+        system.ok("input", ref, key, "--data", json.dumps(data))
+    system.ok("stability", "request", "ST-E6", "--child", child,
+              "--requested-at", "2027-05-10T14:00", "--by", "supervising_social_worker")
+    system.ok("input", "ST-E6", "stability.meeting", "--data", json.dumps(
+        {**MEETING, "done_on": "2027-05-12", "actions": []}))
+    ended = system.ok("ending", "record", "UE-E6", "--child", child, "--ended-on", "2027-06-01",
+                      "--reason", "CARPL")
+    assert f"{ref} closed as disrupted" in ended.stdout
+    shown = system.ok("case", "show", ref, "--json").json()
+    assert (shown["status"], shown["outcome"], shown["closed_on"]) == (
+        "closed", "disrupted", "2027-06-01")
+    support = shown["flow_runs"][-1]
+    assert (support["name"], support["state"]) == (f"{ref}-support", "Cancelled")
+    items = _timeline(system, ref)
+    assert (items["stability.meeting"]["ref"], items["stability.meeting"]["done_on"]) == (
+        "ST-E6", "2027-05-12")
+    assert (items["unplanned_ending.meeting"]["ref"], items["unplanned_ending.meeting"]["due"]) == (
+        "UE-E6", "2027-07-13")
+    assert items["support.monthly_review#6"]["status"] == "cancelled"
+    assert items["introduction.move"]["done_on"] == "2027-04-05"
+
+    report = system.ok("report", "breakdowns", "--month", "2027-06", "--json").json()
+    assert report["unplanned_endings"]["by_placement_type"] == {"step_down": 1}
+    assert report["unplanned_endings"]["stability_meeting_first"] == 1
+    text = system.ok("report", "breakdowns", "--month", "2027-06").stdout
+    assert "Unplanned endings" in text and "reason CARPL" in text
+
+    # The monthly deployment publishes the same figures as a table artifact.
+    deployment = httpx.get(f"{system.api}/deployments/name/breakdown-report/stepdown").json()
+    assert deployment["schedules"][0]["schedule"]["cron"] == "0 7 1 * *"
+    assert deployment["schedules"][0]["schedule"]["timezone"] == "Europe/London"
+    run = httpx.post(f"{system.api}/deployments/{deployment['id']}/create_flow_run",
+                     json={"parameters": {"month": "2027-06"}}).json()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{system.api}/flow_runs/{run['id']}").json()["state"]["type"]
+        if state in ("COMPLETED", "FAILED", "CRASHED"):
+            break
+        time.sleep(1)
+    assert state == "COMPLETED"
+    artifacts = httpx.post(f"{system.api}/artifacts/filter",
+                           json={"artifacts": {"key": {"any_": ["breakdowns-2027-06"]}}}).json()
+    table = artifacts[0]["data"]
+    table = json.loads(table) if isinstance(table, str) else table
+    rows = {row["measure"]: row["value"] for row in table}
+    assert rows["Unplanned endings"] == 1 and rows["  placement step_down"] == 1
+    assert child not in json.dumps(artifacts)  # case references only
