@@ -342,6 +342,102 @@ def case_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
                    f"{row['outcome'] or '':20} waiting for {row['waiting_for'] or '-'}")
 
 
+# ------------------------------------------------------------------------------------ staff
+staff_app = typer.Typer(no_args_is_help=True, help="The staff directory.")
+app.add_typer(staff_app, name="staff")
+
+
+@staff_app.command("import")
+def staff_import(
+    file: Annotated[Path, typer.Argument(help="CSV with email,role,manager_email,team "
+                                              "(optional: name,teams_channel).")],
+) -> None:
+    """Create or update people in the staff directory (a re-import updates them)."""
+    from stepdown.db import session_scope
+    from stepdown.staff import import_staff
+
+    try:
+        text = file.read_text("utf-8-sig")
+    except OSError as exc:
+        fail(f"file: cannot read {file} ({exc.strerror})")
+    try:
+        with session_scope() as session:
+            counts = import_staff(session, text=text, actor="cli")
+    except FormError as exc:
+        fail(str(exc))
+    typer.echo(f"staff imported: {counts['created']} created, {counts['updated']} updated, "
+               f"{counts['teams']} teams")
+
+
+@case_app.command("assign")
+def case_assign(
+    ref: Annotated[str, typer.Argument(help="The process reference.")],
+    role: Annotated[str, typer.Argument(help="The role, e.g. social_worker.")],
+    email: Annotated[str, typer.Argument(help="The person's email in the staff directory.")],
+) -> None:
+    """Put a person on a process in a role; reminders and escalations then reach them."""
+    from stepdown.db import session_scope
+    from stepdown.records import NotFound
+    from stepdown.staff import assign
+
+    try:
+        with session_scope() as session:
+            assign(session, ref=ref, role=role, email=email, actor="cli")
+    except (FormError, NotFound) as exc:
+        fail(str(exc))
+    typer.echo(f"{ref}: {role} is {email.lower()}")
+
+
+# ------------------------------------------------------------------------------------ sweep
+@app.command("sweep")
+def sweep_command(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Sweep as of this day (default: now).")] = None,
+) -> None:
+    """Run the sweep flow now: fire due reminders and escalations, deliver the outbox."""
+    day = _date("as-of", as_of)
+    from stepdown.flows.sweep import sweep
+
+    result = sweep(as_of=str(day) if day else None)
+    if result.get("skipped"):
+        typer.echo(f"sweep {result['as_of']}: skipped ({result['skipped']})")
+        return
+    typer.echo(f"sweep {result['as_of']}: {result['rungs']} rungs fired, {result['escalated']} "
+               f"escalated; {result['sent']} sent, {result['retrying']} to retry, "
+               f"{result['failed']} failed")
+
+
+@app.command("outbox")
+def outbox_command(
+    status: Annotated[str | None, typer.Option(
+        "--status", help="pending, sent or failed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The outbox: every message written, its status and attempts."""
+    from sqlmodel import col, select
+
+    from stepdown.db import session_scope
+    from stepdown.models.tables import Message
+
+    if status is not None and status not in ("pending", "sent", "failed"):
+        fail(f"status: must be pending, sent or failed (got {status!r})")
+    with session_scope() as session:
+        query = select(Message).order_by(col(Message.id))
+        if status:
+            query = query.where(Message.status == status)
+        rows = [{"id": m.id, "channel": m.channel, "to": m.recipient, "subject": m.subject,
+                 "status": m.status, "attempts": m.attempts, "last_error": m.last_error,
+                 "created_at": m.created_at.isoformat(),
+                 "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+                 "key": m.dedupe_key} for m in session.exec(query).all()]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['id']:6} {row['status']:8} {row['channel']:6} {row['to']:32} "
+                   f"{row['subject']}")
+
+
 # ------------------------------------------------------------------------------------ input
 def _read_data(data: str | None, file: Path | None) -> Any:
     if (data is None) == (file is None):

@@ -14,11 +14,19 @@ from sqlmodel import Session, col, select
 
 from stepdown import clock
 from stepdown.config import get_settings
+from stepdown.domain import ladder
 from stepdown.domain.case import CaseView, Effects, ObligationView
 from stepdown.domain.engine import Completion, Facts, as_when, plan
 from stepdown.domain.policy import Policy, load_policy
 from stepdown.models.forms import FormError
-from stepdown.models.tables import AuditEvent, Obligation, Process, StageRun, Submission
+from stepdown.models.tables import (
+    AuditEvent,
+    Notice,
+    Obligation,
+    Process,
+    StageRun,
+    Submission,
+)
 
 OPEN_STATUSES = ("pending", "escalated")
 
@@ -140,6 +148,20 @@ def facts(session: Session, *, process: Process) -> Facts:
     )
 
 
+def set_first_rung(row: Obligation, fired: set[str] | None = None) -> None:
+    """Point an obligation at the next rung of its escalation ladder (none once it is closed,
+    or if it is undated); the sweep picks it up when that rung's time comes."""
+    following = (ladder.next_rung(row.due_on, row.due_at, fired or set())
+                 if row.status in OPEN_STATUSES else None)
+    row.next_rung = following.name if following else None
+    row.next_rung_at = following.at if following else None
+
+
+def fired_rungs(session: Session, *, obligation: Obligation) -> set[str]:
+    return set(session.exec(select(Notice.rung).where(
+        Notice.obligation_id == obligation.id)).all())
+
+
 def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
     """Re-plan the process and bring its obligations in line, auditing every change."""
     planned = plan(current_policy(), facts(session, process=process))
@@ -156,6 +178,7 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
                              earliest_on=item.earliest_on, due_on=item.due_on, due_at=item.due_at,
                              status="cancelled" if cancel else "pending",
                              completion=item.completion, updated_at=now)
+            set_first_rung(row)
             session.add(row)
             audit(session, process=process, actor=actor, action="obligation.created",
                   key=item.key, due=str(item.due_at or item.due_on or ""), status=row.status)
@@ -172,6 +195,7 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
         if changed:
             row.due_on, row.due_at = item.due_on, item.due_at
             row.earliest_on, row.completion, row.updated_at = item.earliest_on, item.completion, now
+            set_first_rung(row, fired_rungs(session, obligation=row))
             audit(session, process=process, actor=actor, action="obligation.rescheduled",
                   key=row.key, due=str(item.due_at or item.due_on or ""))
     for row in existing.values():  # planned no longer: the facts that made it are gone
@@ -179,6 +203,10 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
             row.status, row.updated_at = "cancelled", now
             audit(session, process=process, actor=actor, action="obligation.cancelled",
                   key=row.key)
+    for row in obligations(session, process=process):
+        if row.next_rung_at is not None and row.status not in OPEN_STATUSES:
+            row.next_rung = row.next_rung_at = None  # closed: off the ladder
+            session.add(row)
     session.flush()
 
 

@@ -59,7 +59,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> str:  # typ
         with get_engine(url).begin() as connection:
             # TRUNCATE fires no row triggers: the append-only audit trail stays append-only.
             connection.execute(sa.text(
-                "TRUNCATE audit_event, submission, obligation, stage_run, process "
+                "TRUNCATE notice, message, assignment, audit_event, submission, obligation, "
+                "stage_run, process, person, team "
                 "RESTART IDENTITY CASCADE"))
     monkeypatch.setenv("STEPDOWN_DATABASE_URL", url)
     monkeypatch.setenv("STEPDOWN_HOME", str(tmp_path / "home"))

@@ -21,10 +21,11 @@ class Spec:
     tags: tuple[str, ...] = ()
     parameters: dict[str, Any] = field(default_factory=dict)
     cron: str | None = None  # in TIMEZONE
+    deployment_name: str = DEPLOYMENT
 
     @property
     def deployment(self) -> str:
-        return f"{self.name}/{DEPLOYMENT}"
+        return f"{self.name}/{self.deployment_name}"
 
     def load(self) -> Any:
         import importlib
@@ -46,6 +47,13 @@ SPECS: dict[str, Spec] = {
     "unplanned_ending.meeting": Spec("stepdown.flows.unplanned_ending:unplanned_ending_meeting",
                                      "unplanned-ending-meeting",
                                      tags=("process:unplanned_ending",)),
+    # DOMAIN.md section 3: every working day at 07:00 (the flow skips bank holidays) ...
+    "sweep.daily": Spec("stepdown.flows.sweep:sweep", "sweep", tags=("sweep",),
+                        cron="0 7 * * 1-5"),
+    # ... and hourly in working hours for hour-based deadlines (the 48-hour stability meeting).
+    "sweep.hourly": Spec("stepdown.flows.sweep:sweep", "sweep", tags=("sweep",),
+                         parameters={"hourly": True}, cron="30 8-18 * * 1-5",
+                         deployment_name="hourly"),
     # 001: breakdowns are counted and analysed monthly; on the 1st, for the month before.
     "report.breakdowns": Spec("stepdown.flows.breakdown_report:breakdown_report",
                               "breakdown-report", tags=("report",), cron="0 7 1 * *"),

@@ -10,7 +10,7 @@ from typing import Any
 
 from prefect import serve
 
-from stepdown.deployments import DEPLOYMENT, TIMEZONE, all_specs
+from stepdown.deployments import TIMEZONE, all_specs
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
@@ -25,7 +25,8 @@ def main() -> None:
 
     deployments = [
         spec.load().to_deployment(
-            name=DEPLOYMENT, tags=list(spec.tags), parameters=dict(spec.parameters) or None,
+            name=spec.deployment_name, tags=list(spec.tags),
+            parameters=dict(spec.parameters) or None,
             schedules=[CronSchedule(cron=spec.cron, timezone=TIMEZONE)] if spec.cron else None)
         for spec in all_specs()
     ]

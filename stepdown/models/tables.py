@@ -97,6 +97,12 @@ class Obligation(SQLModel, table=True):
     done_on: date | None = None
     data: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
     completion: str | None = Field(default=None, max_length=48)
+    # The escalation ladder (DOMAIN.md section 3): the next rung and when it fires.
+    next_rung: str | None = Field(default=None, max_length=24)
+    next_rung_at: datetime | None = _instant(default=None, nullable=True, index=True)
+    # Set when escalated: the manager now owns it; the original owner stays on record.
+    owner_person_id: int | None = Field(default=None, foreign_key="person.id")
+    escalated_from_id: int | None = Field(default=None, foreign_key="person.id")
     updated_at: datetime = _instant()
 
 
@@ -129,3 +135,79 @@ class AuditEvent(SQLModel, table=True):
     actor: str = Field(max_length=64)
     action: str = Field(max_length=64)
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+
+class Team(SQLModel, table=True):
+    """A team, and where its Teams channel is configured (a reference: ``env:NAME`` or
+    ``block:NAME``, never the URL itself)."""
+
+    __tablename__ = "team"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True, index=True)
+    teams_channel: str | None = Field(default=None, max_length=128)
+
+
+class Person(SQLModel, table=True):
+    """A practitioner in the staff directory, with the manager an escalation goes to."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    name: str | None = Field(default=None, max_length=120)
+    role: str = Field(max_length=48)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    manager_id: int | None = Field(default=None, foreign_key="person.id")
+    updated_at: datetime = _instant()
+
+
+class Assignment(SQLModel, table=True):
+    """Who holds a role on a process (the social worker of SD-0042, ...)."""
+
+    __tablename__ = "assignment"
+    __table_args__ = (sa.UniqueConstraint("process_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    process_id: int = Field(foreign_key="process.id", index=True)
+    role: str = Field(max_length=48)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    assigned_at: datetime = _instant()
+
+
+class Notice(SQLModel, table=True):
+    """The ladder's ledger: a rung fired for an obligation, for a recipient, on a channel.
+
+    Unique, so that a re-run of the sweep (the same day, or after a crash) never notifies twice.
+    """
+
+    __tablename__ = "notice"
+    __table_args__ = (sa.UniqueConstraint("obligation_id", "rung", "recipient", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    obligation_id: int = Field(foreign_key="obligation.id", index=True)
+    rung: str = Field(max_length=24)  # reminder, due_today, overdue, escalation, breach
+    recipient: str = Field(max_length=254)  # an email, a team's name, or "-" (superseded)
+    channel: str = Field(max_length=16)  # digest | email | teams | none
+    swept_on: date
+    message_id: int | None = Field(default=None, foreign_key="message.id", index=True)
+
+
+class Message(SQLModel, table=True):
+    """The durable outbox: written before it is sent, delivered with retries, exactly once."""
+
+    __tablename__ = "message"
+    __table_args__ = (sa.Index("ix_message_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    channel: str = Field(max_length=16)  # email | teams
+    recipient: str = Field(max_length=254)  # an email address, or a team's name
+    subject: str = Field(max_length=300)
+    body: str = Field(sa_type=sa.Text)
+    status: str = Field(default="pending", max_length=16)  # pending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = _instant()
+    last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _instant()
+    sent_at: datetime | None = _instant(default=None, nullable=True)

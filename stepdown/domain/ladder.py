@@ -1,0 +1,73 @@
+"""The follow-up and escalation ladder (DOMAIN.md section 3; source 001 Appendix 1).
+
+For an obligation due on D and still open: a reminder on the working day before D, "due today" on
+D, an overdue flag on F (the first working day after D), and on F + 5 working days the escalation:
+the owner's manager is alerted and takes it over. An hour-based deadline is flagged to its owner
+and the chair within an hour of its breach instead of the three day-based rungs. Pure: rungs and
+the instants they fire at, from a due date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from stepdown.domain.calendar import (
+    LONDON,
+    add_working_days,
+    local_date,
+    next_working_day,
+    previous_working_day,
+)
+
+ESCALATE_AFTER = 5  # working days after the overdue flag (001 Appendix 1)
+
+REMINDER, DUE_TODAY, OVERDUE, ESCALATION, BREACH = (
+    "reminder", "due_today", "overdue", "escalation", "breach")
+ORDER = (REMINDER, DUE_TODAY, OVERDUE, BREACH, ESCALATION)
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    on: date  # the working day it belongs to
+    at: datetime  # the instant it fires (the start of that day, or the breach itself)
+
+
+def _start(day: date) -> datetime:
+    return datetime.combine(day, time.min, LONDON)
+
+
+def flag_day(due: date) -> date:
+    """F: the first working day after the due date."""
+    return next_working_day(due + (date.resolution))
+
+
+def rungs(due_on: date | None, due_at: datetime | None = None) -> list[Rung]:
+    """Every rung of an obligation's ladder, in the order they fire; none if undated."""
+    if due_at is not None:
+        day = local_date(due_at)
+        escalate = add_working_days(flag_day(day), ESCALATE_AFTER)
+        return [Rung(BREACH, day, due_at), Rung(ESCALATION, escalate, _start(escalate))]
+    if due_on is None:
+        return []
+    before = previous_working_day(due_on - date.resolution)
+    flag = flag_day(due_on)
+    escalate = add_working_days(flag, ESCALATE_AFTER)
+    return [Rung(REMINDER, before, _start(before)), Rung(DUE_TODAY, due_on, _start(due_on)),
+            Rung(OVERDUE, flag, _start(flag)), Rung(ESCALATION, escalate, _start(escalate))]
+
+
+def next_rung(due_on: date | None, due_at: datetime | None, fired: set[str]) -> Rung | None:
+    """The first rung not yet fired."""
+    return next((r for r in rungs(due_on, due_at) if r.name not in fired), None)
+
+
+def due_now(due_on: date | None, due_at: datetime | None, fired: set[str],
+            cutoff: datetime) -> tuple[Rung | None, list[Rung]]:
+    """The rung to fire by ``cutoff`` (the latest one passed) and the earlier ones it supersedes
+    (a sweep that catches up after missed days tells a person once, at the most advanced rung)."""
+    passed = [r for r in rungs(due_on, due_at) if r.name not in fired and r.at <= cutoff]
+    if not passed:
+        return None, []
+    return passed[-1], passed[:-1]

@@ -1,0 +1,67 @@
+"""The daily sweep (DOMAIN.md section 3): chase every obligation up the escalation ladder.
+
+Every working day at 07:00 Europe/London, and hourly in working hours for hour-based deadlines:
+fire the rungs that have come due (reminder, due today, overdue, escalation; a breached 48-hour
+meeting), write the messages to the durable outbox, deliver them, and publish what was found and
+sent as a table artifact. `stepdown sweep --as-of DATE` runs the same flow on demand.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from stepdown import clock
+from stepdown.db import session_scope
+from stepdown.domain.calendar import is_working_day
+from stepdown.notifications import sweep as outbox
+
+
+@task(cache_policy=NO_CACHE, task_run_name="fire rungs due {as_of}")
+def fire_rungs(as_of: str, hourly: bool, explicit_day: bool) -> dict[str, Any]:
+    day = date.fromisoformat(as_of)
+    cutoff = outbox.end_of_day(day) if explicit_day else clock.now()
+    with session_scope() as session:
+        written = outbox.write(session, as_of=day, cutoff=cutoff, hourly=hourly)
+    if os.environ.get("STEPDOWN_FAULT") == "after-write":  # tests: a crash between write and send
+        os._exit(137)
+    return {"fired": written.fired, "escalated": written.escalated,
+            "superseded": written.superseded, "messages": written.messages}
+
+
+@task(cache_policy=NO_CACHE, task_run_name="deliver the outbox")
+def deliver_outbox() -> dict[str, Any]:
+    delivered = outbox.deliver()
+    return {"sent": delivered.sent, "retrying": delivered.retrying, "failed": delivered.failed,
+            "rows": delivered.rows}
+
+
+@flow(name="sweep", persist_result=True)
+def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
+    logger = get_run_logger()
+    day = date.fromisoformat(as_of) if as_of else clock.today()
+    if as_of is None and not is_working_day(day):
+        logger.info("%s is not a working day: no sweep", day)
+        return {"as_of": str(day), "skipped": "not a working day"}
+    found = fire_rungs(str(day), hourly, as_of is not None)
+    sent = deliver_outbox()
+    rows = [{**row, "message": ""} for row in found["fired"]] or [
+        {"ref": "-", "key": "-", "rung": "-", "due": "-", "to": "nothing due", "message": ""}]
+    create_table_artifact(
+        key=f"sweep-{day.isoformat()}" + ("-hourly" if hourly else ""),
+        table=rows,
+        description=(f"Sweep of {day} ({'hour-based deadlines' if hourly else 'daily'}): "
+                     f"{len(found['fired'])} rungs fired, {found['escalated']} escalated; "
+                     f"{sent['sent']} messages sent, {sent['retrying']} to retry, "
+                     f"{sent['failed']} failed. Case references only."),
+    )
+    logger.info("sweep %s: %s rungs, %s sent, %s retrying, %s failed", day,
+                len(found["fired"]), sent["sent"], sent["retrying"], sent["failed"])
+    return {"as_of": str(day), **{k: v for k, v in found.items() if k != "fired"},
+            "rungs": len(found["fired"]), "sent": sent["sent"], "retrying": sent["retrying"],
+            "failed": sent["failed"]}

@@ -1,0 +1,129 @@
+"""The words of every message. Only what the system itself wrote goes in: case references,
+obligation titles and keys from the policy, roles, dates and links. Nothing a practitioner typed
+(free text could name a child) and nothing about the child but the case reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from stepdown.domain.calendar import LONDON, is_working_day, next_working_day
+
+SECTIONS = (
+    ("escalation", "ESCALATED TO YOU: the 5-working-day follow-up was missed; you now own these"),
+    ("overdue", "OVERDUE: please complete and record these now"),
+    ("breach", "DEADLINE PASSED (hour-based)"),
+    ("due_today", "DUE TODAY"),
+    ("reminder", "DUE NEXT WORKING DAY"),
+    ("unassigned", "NOBODY ASSIGNED: assign someone with `stepdown case assign REF ROLE EMAIL`"),
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    """One obligation in a message."""
+
+    ref: str
+    key: str
+    title: str
+    owner_role: str
+    due_on: date | None
+    due_at: datetime | None
+    link: str
+    rung: str
+    previous_owner: str | None = None
+    unassigned: bool = False
+
+    def due_text(self) -> str:
+        if self.due_at is not None:
+            return self.due_at.astimezone(LONDON).strftime("%a %d %b %Y %H:%M %Z")
+        assert self.due_on is not None
+        return self.due_on.strftime("%a %d %b %Y")
+
+    def lateness(self, today: date) -> str:
+        due = self.due_at.astimezone(LONDON).date() if self.due_at else self.due_on
+        if due is None:
+            return ""
+        if due > today:
+            return "due next working day" if next_working_day(today + date.resolution) >= due \
+                else f"due in {(due - today).days} days"
+        if due == today:
+            return "due today"
+        late = sum(1 for n in range(1, (today - due).days + 1)
+                   if is_working_day(due + n * date.resolution))
+        return f"{late} working day{'s' if late != 1 else ''} overdue"
+
+    def lines(self, today: date) -> list[str]:
+        head = f"- {self.ref}  {self.title} [{self.key}]"
+        detail = f"  due {self.due_text()}, {self.lateness(today)}; owner role {self.owner_role}"
+        if self.previous_owner:
+            detail += f", was owned by {self.previous_owner}"
+        if self.unassigned:
+            detail += f"; nobody holds {self.owner_role} on {self.ref}"
+        return [head, detail, f"  {self.link}"]
+
+
+def _record_hint(item: Item) -> str:
+    return (f"  record it: stepdown input {item.ref} {item.key} "
+            "--data '{\"done_on\": \"YYYY-MM-DD\"}'")
+
+
+def digest(day: date, items: list[Item]) -> tuple[str, str]:
+    """One email a day per person: what is escalated to them, overdue, due today, due soon."""
+    counts = []
+    for rung, _title in SECTIONS:
+        n = sum(1 for i in items if (i.rung if not i.unassigned else "unassigned") == rung)
+        if n:
+            counts.append(f"{n} {rung.replace('_', ' ')}")
+    subject = f"stepdown digest {day:%a %d %b %Y}: {', '.join(counts)}"
+    body = [f"Your stepdown digest for {day:%A %d %B %Y}.",
+            "Each item: the case, what is needed, when it is due, how late, and the link to the "
+            "case in Prefect.", ""]
+    for rung, title in SECTIONS:
+        section = [i for i in items if (i.rung if not i.unassigned else "unassigned") == rung]
+        if not section:
+            continue
+        body.append(title)
+        for item in sorted(section, key=lambda i: (i.due_on or date.max, i.ref, i.key)):
+            body.extend(item.lines(day))
+            if not item.unassigned:
+                body.append(_record_hint(item))
+        body.append("")
+    body.append("Ask your team manager if something here is not yours. This message names cases "
+                "by reference only.")
+    return subject, "\n".join(body)
+
+
+def escalation(day: date, item: Item, manager: str) -> tuple[str, str]:
+    subject = f"stepdown escalation: {item.ref} {item.title} is yours now"
+    body = [
+        f"{item.ref}: {item.title} [{item.key}] was due {item.due_text()} and is "
+        f"{item.lateness(day)}.",
+        "It was flagged as overdue and not followed through within 5 working days, so it is "
+        f"escalated to {manager}, who now owns it (001 Appendix 1).",
+        f"Owner role: {item.owner_role}" + (f"; was owned by {item.previous_owner}."
+                                            if item.previous_owner else "; nobody was assigned."),
+        f"Case in Prefect: {item.link}",
+        _record_hint(item).strip(),
+    ]
+    return subject, "\n".join(body)
+
+
+def breach(item: Item) -> tuple[str, str]:
+    subject = f"stepdown: {item.ref} {item.title} deadline passed"
+    body = [
+        f"{item.ref}: {item.title} [{item.key}] was due by {item.due_text()} and has not been "
+        "recorded.",
+        f"Owner role: {item.owner_role}. Please hold it now and record it.",
+        f"Case in Prefect: {item.link}",
+        _record_hint(item).strip(),
+    ]
+    return subject, "\n".join(body)
+
+
+def delivery_failure(channel: str, recipient: str, subject: str, error: str) -> tuple[str, str]:
+    what = "an email" if channel == "email" else "a Teams post"
+    title = f"stepdown could not deliver {what} to {recipient}"
+    body = (f"The message \"{subject}\" to {recipient} failed after repeated attempts "
+            f"({error}). Please check the address or channel and pass the message on.")
+    return title, body

@@ -1,0 +1,371 @@
+"""The sweep: find what each rung of the ladder makes due, write it to the outbox, deliver it.
+
+Writing and sending are separate steps. :func:`write` runs in one transaction: it fires rungs
+(recorded in the ``notice`` ledger, unique per obligation, rung, recipient and channel), escalates
+obligations, and writes every message to the ``message`` outbox. :func:`deliver` then sends what
+is pending, with retries and backoff. A re-run after a crash finds the rungs already fired and
+the messages already written, so nothing is sent twice and nothing is skipped. The work is
+driven by an indexed ``next_rung_at`` column: its cost grows with what is due, not with the
+number of cases.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from stepdown import clock
+from stepdown.db import session_scope
+from stepdown.domain import ladder
+from stepdown.domain.calendar import LONDON
+from stepdown.models.tables import Message, Notice, Obligation, Person, Process, StageRun
+from stepdown.notifications import render
+from stepdown.records import OPEN_STATUSES, audit, current_policy, set_first_rung
+from stepdown.staff import Directory
+
+MAX_ATTEMPTS = 9
+TRIES_PER_SWEEP = 3
+NOBODY = "-"
+
+
+def backoff_seconds() -> float:
+    return float(os.environ.get("STEPDOWN_DELIVERY_BACKOFF", "0.5"))
+
+
+def ui_base() -> str:
+    explicit = os.environ.get("STEPDOWN_UI_URL")
+    if explicit:
+        return explicit.rstrip("/")
+    api = os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    return api.rstrip("/").removesuffix("/api")
+
+
+@dataclass
+class Written:
+    as_of: date
+    fired: list[dict[str, Any]] = field(default_factory=list)
+    escalated: int = 0
+    superseded: int = 0
+    messages: int = 0
+
+
+def _fired(session: Session, ids: list[int]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = defaultdict(set)
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start:start + 5000]
+        for obligation_id, rung in session.exec(
+                select(Notice.obligation_id, Notice.rung)
+                .where(col(Notice.obligation_id).in_(chunk))).all():
+            out[obligation_id].add(rung)
+    return out
+
+
+def _links(session: Session, process_ids: set[int]) -> dict[int, str]:
+    """The newest flow run of each process, as a link into the Prefect UI."""
+    links: dict[int, str] = {}
+    base = ui_base()
+    ids = list(process_ids)
+    for start in range(0, len(ids), 5000):
+        query = (select(StageRun.process_id, StageRun.flow_run_id)
+                 .where(col(StageRun.process_id).in_(ids[start:start + 5000]))
+                 .order_by(col(StageRun.id)))
+        for process_id, run_id in session.exec(query).all():
+            if run_id:
+                links[process_id] = f"{base}/runs/flow-run/{run_id}"
+    return links
+
+
+def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = False) -> Written:
+    """Fire every rung due by ``cutoff``; escalate; write the messages. One transaction."""
+    written = Written(as_of=as_of)
+    query = (select(Obligation, Process)
+             .join(Process, col(Process.id) == col(Obligation.process_id))
+             .where(col(Obligation.next_rung_at) <= cutoff,
+                    col(Obligation.status).in_(OPEN_STATUSES))
+             .order_by(col(Obligation.id)))
+    if hourly:
+        query = query.where(col(Obligation.due_at).is_not(None))
+    due = list(session.exec(query).all())
+    if not due:
+        return written
+    fired = _fired(session, [o.id or 0 for o, _ in due])
+    directory = Directory.load(session, {p.id: p for _, p in due}.values())
+    links = _links(session, {p.id or 0 for _, p in due})
+    policy = current_policy()
+    notices: list[Notice] = []
+    items: dict[int, render.Item] = {}
+
+    def notice(obligation: Obligation, rung: str, recipient: str, channel: str) -> None:
+        notices.append(Notice(obligation_id=obligation.id or 0, rung=rung, recipient=recipient,
+                              channel=channel, swept_on=as_of))
+
+    for obligation, process in due:
+        rung, superseded = ladder.due_now(obligation.due_on, obligation.due_at,
+                                          fired[obligation.id or 0], cutoff)
+        for skipped in superseded:
+            notice(obligation, skipped.name, NOBODY, "none")
+            written.superseded += 1
+        if rung is None:
+            set_first_rung(obligation, fired[obligation.id or 0])
+            continue
+        owner = (directory.people.get(obligation.owner_person_id) if obligation.owner_person_id
+                 else directory.holder(process, obligation.owner_role))
+        rule = policy.rule_for_key(obligation.key)
+        item = render.Item(
+            ref=process.ref, key=obligation.key, title=rule.title if rule else obligation.key,
+            owner_role=obligation.owner_role, due_on=obligation.due_on, due_at=obligation.due_at,
+            link=links.get(process.id or 0, ui_base()), rung=rung.name,
+            previous_owner=owner.email if owner else None, unassigned=owner is None)
+        items[obligation.id or 0] = item
+        recipients: list[str] = []
+        if rung.name == ladder.ESCALATION:
+            manager = (directory.manager_of(owner) if owner else None) or directory.team_manager(
+                process)
+            if manager is not None:
+                obligation.escalated_from_id = owner.id if owner else None
+                obligation.owner_person_id = manager.id
+                obligation.status = "escalated"
+                audit(session, process=process, actor="sweep", action="obligation.escalated",
+                      key=obligation.key, owner_from=owner.email if owner else None,
+                      owner_to=manager.email, on=str(as_of))
+                written.escalated += 1
+                notice(obligation, rung.name, manager.email, "email")
+                notice(obligation, rung.name, manager.email, "digest")
+                team = directory.team_of(owner or manager)
+                if team is not None and team.teams_channel:
+                    notice(obligation, rung.name, team.name, "teams")
+                recipients = [manager.email]
+        elif rung.name == ladder.BREACH:
+            chair = (directory.holder(process, "team_manager")
+                     or directory.holder(process, "fostering_team_manager")
+                     or directory.team_manager(process))
+            for person in {p.email: p for p in (owner, chair) if p is not None}.values():
+                notice(obligation, rung.name, person.email, "email")
+                recipients.append(person.email)
+        else:
+            target = owner or directory.team_manager(process)
+            if target is not None:
+                notice(obligation, rung.name, target.email, "digest")
+                recipients = [target.email]
+        if not recipients:
+            notice(obligation, rung.name, NOBODY, "none")
+        written.fired.append({"ref": process.ref, "key": obligation.key, "rung": rung.name,
+                              "due": item.due_text(), "to": ", ".join(recipients) or "nobody"})
+        set_first_rung(obligation, fired[obligation.id or 0] | {r.name for r in superseded}
+                       | {rung.name})
+        session.add(obligation)
+    session.add_all(notices)
+    session.flush()
+    written.messages = _compose(session, as_of=as_of, items=items, directory=directory)
+    return written
+
+
+def _compose(session: Session, *, as_of: date, items: dict[int, render.Item],
+             directory: Directory) -> int:
+    """Messages for every notice not yet in one: a digest per person per day, an email per
+    escalation or breach, a Teams post per escalation."""
+    pending = list(session.exec(select(Notice).where(
+        col(Notice.message_id).is_(None), col(Notice.channel).in_(("digest", "email", "teams"))
+    ).order_by(col(Notice.id))).all())
+    missing = {n.obligation_id for n in pending} - set(items)
+    if missing:
+        items.update(_items_for(session, missing))
+    now = clock.now()
+    existing = set(session.exec(select(Message.dedupe_key).where(
+        col(Message.dedupe_key).in_([f"digest:{n.recipient}:{as_of}" for n in pending
+                                     if n.channel == "digest"]))).all())
+    count = 0
+
+    def add(key: str, channel: str, recipient: str, subject: str, body: str) -> Message:
+        nonlocal count
+        message = Message(dedupe_key=key, channel=channel, recipient=recipient, subject=subject,
+                          body=body, next_attempt_at=now, created_at=now)
+        session.add(message)
+        session.flush()
+        count += 1
+        return message
+
+    digests: dict[str, list[Notice]] = defaultdict(list)
+    for n in pending:
+        item = items[n.obligation_id]
+        if n.channel == "digest":
+            digests[n.recipient].append(n)
+        elif n.channel == "email" and n.rung == ladder.ESCALATION:
+            subject, body = render.escalation(as_of, item, n.recipient)
+            n.message_id = add(f"escalation:{n.obligation_id}:{n.recipient}", "email",
+                               n.recipient, subject, body).id
+        elif n.channel == "email":
+            subject, body = render.breach(item)
+            n.message_id = add(f"{n.rung}:{n.obligation_id}:{n.recipient}", "email",
+                               n.recipient, subject, body).id
+        else:
+            subject, body = render.escalation(as_of, item, "the manager")
+            n.message_id = add(f"teams:{n.rung}:{n.obligation_id}:{n.recipient}", "teams",
+                               n.recipient, subject, body).id
+    for recipient, group in digests.items():
+        key = f"digest:{recipient}:{as_of}"
+        if key in existing:
+            continue  # one digest a day: these wait for tomorrow's
+        subject, body = render.digest(as_of, [items[n.obligation_id] for n in group])
+        message_id = add(key, "email", recipient, subject, body).id
+        for n in group:
+            n.message_id = message_id
+    session.add_all(pending)
+    session.flush()
+    return count
+
+
+def _items_for(session: Session, obligation_ids: set[int]) -> dict[int, render.Item]:
+    """Items for notices left from an earlier day (a digest already sent that day)."""
+    policy = current_policy()
+    rows = session.exec(select(Obligation, Process)
+                        .join(Process, col(Process.id) == col(Obligation.process_id))
+                        .where(col(Obligation.id).in_(obligation_ids))).all()
+    links = _links(session, {p.id or 0 for _, p in rows})
+    out = {}
+    for obligation, process in rows:
+        rung = session.exec(select(Notice.rung).where(Notice.obligation_id == obligation.id)
+                            .order_by(col(Notice.id).desc())).first() or ladder.OVERDUE
+        rule = policy.rule_for_key(obligation.key)
+        out[obligation.id or 0] = render.Item(
+            ref=process.ref, key=obligation.key, title=rule.title if rule else obligation.key,
+            owner_role=obligation.owner_role, due_on=obligation.due_on, due_at=obligation.due_at,
+            link=links.get(process.id or 0, ui_base()), rung=rung)
+    return out
+
+
+# ------------------------------------------------------------------------------------ delivery
+Sender = Callable[[Message, Session], tuple[bool, str | None]]
+
+
+def _send(message: Message, session: Session) -> tuple[bool, str | None]:
+    from stepdown.models.tables import Team
+    from stepdown.notifications import channels
+
+    try:
+        if message.channel == "email":
+            result = channels.send_email(message.recipient, message.subject, message.body)
+        else:
+            team = session.exec(select(Team).where(Team.name == message.recipient)).first()
+            if team is None or not team.teams_channel:
+                return False, f"team {message.recipient} has no Teams channel configured"
+            url = channels.resolve_teams_url(team.teams_channel)
+            result = channels.send_teams(url, message.subject, message.body, team=message.recipient)
+    except channels.ChannelError as exc:
+        return False, str(exc)[:300]
+    return result.ok, result.error
+
+
+@dataclass
+class Delivered:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def deliver(*, now: datetime | None = None, workers: int = 8) -> Delivered:
+    """Send every pending message: a few tries with exponential backoff now, more at each later
+    sweep; after MAX_ATTEMPTS it is failed and reported through the other channel (that report
+    goes out in the same sweep)."""
+    result = _deliver_pending(now=now, workers=workers)
+    if result.failed:
+        again = _deliver_pending(now=now, workers=workers)
+        result.sent += again.sent
+        result.retrying += again.retrying
+        result.failed += again.failed
+        result.rows += again.rows
+    return result
+
+
+def _deliver_pending(*, now: datetime | None, workers: int) -> Delivered:
+    now = now or clock.now()
+    with session_scope() as session:
+        ids = list(session.exec(select(Message.id).where(
+            Message.status == "pending", col(Message.next_attempt_at) <= now
+        ).order_by(col(Message.id))).all())
+    result = Delivered()
+    if not ids:
+        return result
+
+    def one(message_id: int) -> tuple[int, bool, str | None, int]:
+        with session_scope() as session:
+            message = session.get(Message, message_id)
+            assert message is not None
+            ok, error, tries = False, None, 0
+            for attempt in range(TRIES_PER_SWEEP):
+                tries += 1
+                ok, error = _send(message, session)
+                if ok or message.attempts + tries >= MAX_ATTEMPTS:
+                    break
+                time.sleep(backoff_seconds() * (2 ** attempt))
+            return message_id, ok, error, tries
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        outcomes = list(pool.map(one, ids))
+    with session_scope() as session:
+        for message_id, ok, error, tries in outcomes:
+            message = session.get(Message, message_id)
+            assert message is not None
+            message.attempts += tries
+            if ok:
+                message.status, message.sent_at, message.last_error = "sent", clock.now(), None
+                result.sent += 1
+            elif message.attempts >= MAX_ATTEMPTS:
+                message.status, message.last_error = "failed", error
+                result.failed += 1
+                _report_failure(session, message)
+                _audit_failure(session, message)
+            else:  # the next sweep (hourly in working hours) tries again
+                message.last_error = error
+                result.retrying += 1
+            session.add(message)
+            result.rows.append({"to": message.recipient, "channel": message.channel,
+                                "subject": message.subject, "status": message.status,
+                                "attempts": message.attempts})
+    return result
+
+
+def _report_failure(session: Session, message: Message) -> None:
+    """Tell the team manager through the other channel."""
+    from stepdown.models.tables import Team
+
+    subject, body = render.delivery_failure(message.channel, message.recipient, message.subject,
+                                            message.last_error or "unknown error")
+    now = clock.now()
+    if message.channel == "email":
+        person = session.exec(select(Person).where(Person.email == message.recipient)).first()
+        team = session.get(Team, person.team_id) if person else None
+        if team is not None and team.teams_channel:
+            session.add(Message(dedupe_key=f"failure:{message.id}", channel="teams",
+                                recipient=team.name, subject=subject, body=body,
+                                next_attempt_at=now, created_at=now))
+            return
+    team = session.exec(select(Team).where(Team.name == message.recipient)).first()
+    team_id = team.id if team else None
+    if team_id is None:
+        person = session.exec(select(Person).where(Person.email == message.recipient)).first()
+        team_id = person.team_id if person else None
+    manager = session.exec(select(Person).where(Person.role == "team_manager",
+                                                Person.team_id == team_id)).first()
+    if manager is not None and manager.email != message.recipient:
+        session.add(Message(dedupe_key=f"failure:{message.id}", channel="email",
+                            recipient=manager.email, subject=subject, body=body,
+                            next_attempt_at=now, created_at=now))
+
+
+def _audit_failure(session: Session, message: Message) -> None:
+    audit(session, process=None, actor="sweep", action="message.failed",
+          message=message.id, channel=message.channel, recipient=message.recipient)
+
+
+def end_of_day(day: date) -> datetime:
+    return datetime.combine(day, datetime.max.time(), LONDON)
