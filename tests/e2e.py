@@ -74,9 +74,9 @@ class System:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
-    def cli(self, *args: str, timeout: float = 240) -> Result:
-        done = subprocess.run([str(BIN / "stepdown"), *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+    def cli(self, *args: str, timeout: float = 240, env: dict[str, str] | None = None) -> Result:
+        done = subprocess.run([str(BIN / "stepdown"), *args], env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=timeout)
         return Result(done.returncode, done.stdout, done.stderr)
 
     def ok(self, *args: str) -> Result:
@@ -96,5 +96,6 @@ def system_env(home: Path, port: int, today: str) -> dict[str, str]:
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_RUNNER_POLL_FREQUENCY": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "STEPDOWN_SCHEDULES": "off",  # no scheduled sweep may run in the middle of a test
     })
     return env

@@ -290,3 +290,19 @@ def test_staff_import_refuses_bad_rows_and_a_reimport_updates(db_url: str, today
     with pytest.raises(NotFound), session_scope() as session:
         assign(session, ref="SD-NONE", role="social_worker", email="sw@la.example",
                actor="test")
+
+
+@pytest.mark.parametrize(("day", "skipped"), [("2026-12-25", True), ("2026-12-28", True),
+                                              ("2026-12-26", True), ("2026-12-24", False)])
+def test_the_scheduled_sweep_does_nothing_on_bank_holidays_and_weekends(
+    monkeypatch: pytest.MonkeyPatch, day: str, skipped: bool
+) -> None:
+    from stepdown.flows import sweep as flow
+
+    monkeypatch.setenv("STEPDOWN_TODAY", day)
+    monkeypatch.setattr(flow, "get_run_logger", lambda: (_ for _ in ()).throw(AssertionError))
+    if skipped:
+        assert flow.sweep.fn() == {"as_of": day, "skipped": "not a working day"}
+    else:
+        with pytest.raises(AssertionError):  # it went on to sweep
+            flow.sweep.fn()

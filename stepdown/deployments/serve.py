@@ -5,6 +5,7 @@ Needs PREFECT_API_URL pointing at a running Prefect server.
 
 from __future__ import annotations
 
+import os
 import signal
 from typing import Any
 
@@ -23,11 +24,14 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     from prefect.client.schemas.schedules import CronSchedule
 
+    # Rehearsals and tests switch the schedules off; every deployment can still be run by hand.
+    scheduled = os.environ.get("STEPDOWN_SCHEDULES", "on") != "off"
     deployments = [
         spec.load().to_deployment(
             name=spec.deployment_name, tags=list(spec.tags),
             parameters=dict(spec.parameters) or None,
-            schedules=[CronSchedule(cron=spec.cron, timezone=TIMEZONE)] if spec.cron else None)
+            schedules=([CronSchedule(cron=spec.cron, timezone=TIMEZONE)]
+                       if spec.cron and scheduled else None))
         for spec in all_specs()
     ]
     serve(*deployments)

@@ -43,11 +43,10 @@ def deliver_outbox() -> dict[str, Any]:
 
 @flow(name="sweep", persist_result=True)
 def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
-    logger = get_run_logger()
     day = date.fromisoformat(as_of) if as_of else clock.today()
-    if as_of is None and not is_working_day(day):
-        logger.info("%s is not a working day: no sweep", day)
+    if as_of is None and not is_working_day(day):  # the schedule skips weekends; this, holidays
         return {"as_of": str(day), "skipped": "not a working day"}
+    logger = get_run_logger()
     found = fire_rungs(str(day), hourly, as_of is not None)
     sent = deliver_outbox()
     rows = [{**row, "message": ""} for row in found["fired"]] or [

@@ -1,0 +1,90 @@
+"""End to end: the sweep from the command line against `stepdown serve`, delivering to a real
+SMTP server, surviving a crash between writing and sending, publishing its artifact."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e import System, free_port, system_env
+from tests.servers import HTTPSSink, SMTPSink
+from tests.test_sweep import STAFF
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[System, SMTPSink,
+                                                                         HTTPSSink, Path]]:
+    home: Path = tmp_path_factory.mktemp("stepdown-sweep")
+    smtp, https = SMTPSink().start(), HTTPSSink().start()
+    port = free_port()
+    env = system_env(home, port, "2027-12-01")
+    env.update({"STEPDOWN_EMAIL_URL": smtp.url, "STEPDOWN_DELIVERY_BACKOFF": "0.01",
+                "TEAMS_NORTH": https.workflows_url("north", "sig1"),
+                "TEAMS_FOSTERING": https.workflows_url("fostering", "sig2")})
+    system = System(home, port, env)
+    system.start()
+    yield system, smtp, https, home
+    system.stop()
+    smtp.stop()
+    https.stop()
+
+
+def test_the_sweep_from_the_command_line(running: tuple[System, SMTPSink, HTTPSSink, Path]) -> None:
+    system, smtp, https, home = running
+    staff = home / "staff.csv"
+    staff.write_text(STAFF)
+    assert "5 created" in system.ok("staff", "import", str(staff)).stdout
+    bad = home / "bad.csv"
+    bad.write_text("email,role\nx@la.example,social_worker\n")
+    refused = system.cli("staff", "import", str(bad))
+    assert refused.code == 2 and "header: missing column(s) manager_email, team" in refused.stderr
+
+    system.ok("case", "open", "SD-S1", "--child", "CH-S1", "--identified", "2026-11-02")
+    system.ok("input", "SD-S1", "identification.suitability", "--data", json.dumps({
+        "held_on": "2026-11-09", "sdq_score": 4, "care_needs_band": "2.1",
+        "care_plan_ratified": True}))
+    system.ok("input", "SD-S1", "identification.pact_decision", "--data",
+              '{"decided_on": "2026-12-10", "decision": "proceed"}')
+    assert system.cli("case", "assign", "SD-S1", "social_worker", "who@la.example").code == 2
+    system.ok("case", "assign", "SD-S1", "social_worker", "sw@la.example")
+
+    swept = system.ok("sweep", "--as-of", "2026-12-23").stdout
+    assert "2 rungs fired" in swept and "1 sent" in swept
+    (digest,) = smtp.messages
+    assert digest["To"] == "sw@la.example"
+    body = digest.get_content()
+    assert "DUE NEXT WORKING DAY" in body and "Preparation planning meeting" in body
+    shown = system.ok("case", "show", "SD-S1", "--json").json()
+    assert shown["flow_runs"][-1]["url"] in body  # the link to the case's flow run
+
+    # Killed between writing the outbox and sending: nothing is lost, nothing is sent twice.
+    crashed = system.cli("sweep", "--as-of", "2026-12-24", env={"STEPDOWN_FAULT": "after-write"})
+    assert crashed.code != 0
+    pending = system.ok("outbox", "--status", "pending", "--json").json()
+    assert [m["to"] for m in pending] == ["sw@la.example"] and len(smtp.messages) == 1
+    resumed = system.ok("sweep", "--as-of", "2026-12-24").stdout
+    assert "0 rungs fired" in resumed and "1 sent" in resumed
+    assert len(smtp.messages) == 2 and "DUE TODAY" in smtp.messages[1].get_content()
+    again = system.ok("sweep", "--as-of", "2026-12-24").stdout
+    assert "0 rungs fired" in again and "0 sent" in again and len(smtp.messages) == 2
+    outbox = system.ok("outbox", "--json").json()
+    assert [m["status"] for m in outbox] == ["sent", "sent"]
+
+    artifact = httpx.post(f"{system.api}/artifacts/filter", json={
+        "artifacts": {"key": {"any_": ["sweep-2026-12-23"]}}}).json()
+    assert artifact and artifact[0]["type"] == "table"
+    table = json.loads(artifact[0]["data"]) if isinstance(artifact[0]["data"], str) else \
+        artifact[0]["data"]
+    assert {row["key"] for row in table} == {"preparation.planning_meeting",
+                                            "preparation.sw_visit#1"}
+    assert "CH-S1" not in json.dumps(artifact)
+    deployment = httpx.get(f"{system.api}/deployments/name/sweep/stepdown").json()
+    assert deployment["name"] == "stepdown"
+    hourly = httpx.get(f"{system.api}/deployments/name/sweep/hourly").json()
+    assert hourly["parameters"] == {"hourly": True}
