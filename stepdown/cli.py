@@ -72,6 +72,17 @@ def serve(
 
 
 # ------------------------------------------------------------------------------------ case
+def _publish(ref: str) -> None:
+    """Refresh the case's timeline artifact in the Prefect UI (the record is already right)."""
+    from stepdown.artifacts import publish_case
+
+    try:
+        publish_case(ref)
+    except Exception as exc:  # noqa: BLE001
+        typer.echo(f"warning: the timeline of {ref} in the Prefect UI was not refreshed "
+                   f"({type(exc).__name__})", err=True)
+
+
 def _open(*, kind: str, ref: str, child: str, stage: str, opened_on: date,
           opening: dict[str, Any], start: Any = None) -> tuple[str, Any]:
     """Record a new process and start its first flow run, in one transaction: if the run cannot
@@ -101,6 +112,7 @@ def _open(*, kind: str, ref: str, child: str, stage: str, opened_on: date,
         fail(str(exc), FAILURE)
     typer.echo(f"opened {ref} ({kind}, {stage}); flow run {ref}-{stage}: "
                f"{orchestration.ui_url(run_id)}")
+    _publish(ref)
     return run_id, extra
 
 
@@ -201,6 +213,7 @@ def ending_record(
             typer.echo(f"warning: could not cancel the flow runs of {disrupted_ref}: {exc}",
                        err=True)
         typer.echo(f"{disrupted_ref} closed as disrupted; its open obligations are cancelled")
+        _publish(disrupted_ref)
 
 
 @report_app.command("breakdowns")
@@ -376,16 +389,25 @@ def case_assign(
     email: Annotated[str, typer.Argument(help="The person's email in the staff directory.")],
 ) -> None:
     """Put a person on a process in a role; reminders and escalations then reach them."""
+    from stepdown import orchestration
     from stepdown.db import session_scope
-    from stepdown.records import NotFound
-    from stepdown.staff import assign
+    from stepdown.records import NotFound, get_process, stage_runs
+    from stepdown.staff import assign, team_of_case
 
     try:
         with session_scope() as session:
             assign(session, ref=ref, role=role, email=email, actor="cli")
+            process = get_process(session, ref=ref)
+            team = team_of_case(session, process=process)
+            runs = [r.flow_run_id for r in stage_runs(session, process=process) if r.flow_run_id]
     except (FormError, NotFound) as exc:
         fail(str(exc))
     typer.echo(f"{ref}: {role} is {email.lower()}")
+    if role == "social_worker" and team:
+        try:  # the team's runs can then be filtered in the UI by tag
+            orchestration.add_tag(runs, f"team:{team}")
+        except Exception as exc:  # noqa: BLE001
+            typer.echo(f"warning: flow runs of {ref} not tagged team:{team} ({exc})", err=True)
 
 
 # ------------------------------------------------------------------------------------ sweep
@@ -476,6 +498,7 @@ def input_(
         fail(str(exc))
     if not flow_waits_for(view, key):
         _record_directly(ref, key, payload)
+        _publish(ref)
     else:
         try:
             _hand_to_flow(ref, key, payload, checked.data)

@@ -94,3 +94,13 @@ def cancel_open_runs(flow_run_ids: list[str], message: str) -> None:
             state = client.read_flow_run(UUID(run_id)).state
             if state is not None and not state.is_final():
                 client.set_flow_run_state(UUID(run_id), Cancelled(message=message), force=True)
+
+
+def add_tag(flow_run_ids: list[str], tag: str) -> None:
+    """Add a tag (``team:north``) to flow runs, replacing any other tag with the same prefix."""
+    prefix = tag.split(":", 1)[0] + ":"
+    with _client() as client:
+        for run_id in flow_run_ids:
+            run = client.read_flow_run(UUID(run_id))
+            tags = [t for t in run.tags if not t.startswith(prefix)] + [tag]
+            client.update_flow_run(UUID(run_id), tags=tags)

@@ -135,6 +135,15 @@ def assign(session: Session, *, ref: str, role: str, email: str, actor: str) -> 
     return row
 
 
+def team_of_case(session: Session, *, process: Process) -> str | None:
+    """The team of the case's social worker, for tagging its flow runs."""
+    query = (select(Team.name)
+             .join(Person, col(Person.team_id) == col(Team.id))
+             .join(Assignment, col(Assignment.person_id) == col(Person.id))
+             .where(Assignment.process_id == process.id, Assignment.role == "social_worker"))
+    return session.exec(query).first()
+
+
 @dataclass
 class Directory:
     """Who holds what, loaded in a few set-based queries for the processes a sweep touches."""

@@ -84,6 +84,21 @@ def test_the_sweep_from_the_command_line(running: tuple[System, SMTPSink, HTTPSS
     assert {row["key"] for row in table} == {"preparation.planning_meeting",
                                             "preparation.sw_visit#1"}
     assert "CH-S1" not in json.dumps(artifact)
+    overdue = httpx.post(f"{system.api}/artifacts/filter", json={
+        "artifacts": {"key": {"any_": ["overdue-2026-12-24"]}}}).json()
+    assert overdue and overdue[0]["type"] == "table"
+
+    # The case's timeline in the UI: a Markdown artifact keyed by its reference.
+    case = httpx.post(f"{system.api}/artifacts/latest/filter", json={
+        "artifacts": {"key": {"any_": ["case-sd-s1"]}}}).json()
+    markdown = case[0]["data"]
+    assert "# SD-S1: step down" in markdown
+    assert "**Waiting for:** `preparation.readiness`" in markdown
+    assert "`preparation.planning_meeting`" in markdown and "CH-S1" not in markdown
+    runs = httpx.post(f"{system.api}/flow_runs/filter", json={
+        "flow_runs": {"tags": {"all_": ["ref:SD-S1", "team:north"]}}}).json()
+    assert {r["name"] for r in runs} == {"SD-S1-identification", "SD-S1-preparation"}
+
     deployment = httpx.get(f"{system.api}/deployments/name/sweep/stepdown").json()
     assert deployment["name"] == "stepdown"
     hourly = httpx.get(f"{system.api}/deployments/name/sweep/hourly").json()

@@ -34,6 +34,22 @@ def fire_rungs(as_of: str, hourly: bool, explicit_day: bool) -> dict[str, Any]:
             "superseded": written.superseded, "messages": written.messages}
 
 
+@task(cache_policy=NO_CACHE, task_run_name="publish the overdue list and escalated cases")
+def publish_overdue(as_of: str, escalated_refs: list[str]) -> int:
+    """The overdue list as a table artifact; each escalated case's timeline refreshed."""
+    from stepdown.artifacts import publish_case
+
+    day = date.fromisoformat(as_of)
+    with session_scope() as session:
+        rows = outbox.overdue(session, as_of=day)
+    create_table_artifact(
+        key=f"overdue-{as_of}", table=rows or [{"ref": "-", "key": "nothing overdue"}],
+        description=f"Every overdue or escalated obligation on {as_of}, oldest first.")
+    for ref in sorted(set(escalated_refs)):
+        publish_case(ref)
+    return len(rows)
+
+
 @task(cache_policy=NO_CACHE, task_run_name="deliver the outbox")
 def deliver_outbox() -> dict[str, Any]:
     delivered = outbox.deliver()
@@ -49,6 +65,7 @@ def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
     logger = get_run_logger()
     found = fire_rungs(str(day), hourly, as_of is not None)
     sent = deliver_outbox()
+    publish_overdue(str(day), [f["ref"] for f in found["fired"] if f["rung"] == "escalation"])
     rows = [{**row, "message": ""} for row in found["fired"]] or [
         {"ref": "-", "key": "-", "rung": "-", "due": "-", "to": "nothing due", "message": ""}]
     create_table_artifact(

@@ -367,5 +367,19 @@ def _audit_failure(session: Session, message: Message) -> None:
           message=message.id, channel=message.channel, recipient=message.recipient)
 
 
+def overdue(session: Session, *, as_of: date) -> list[dict[str, Any]]:
+    """Every open obligation past its due date on ``as_of`` (escalated ones included), by the
+    indexed (status, due_on) columns."""
+    query = (select(Obligation, Process)
+             .join(Process, col(Process.id) == col(Obligation.process_id))
+             .where(col(Obligation.status).in_(OPEN_STATUSES), col(Obligation.due_on) < as_of)
+             .order_by(col(Obligation.due_on), col(Process.ref), col(Obligation.key)))
+    people = {p.id: p.email for p in session.exec(select(Person)).all()}
+    return [{"ref": p.ref, "key": o.key, "owner": o.owner_role, "due": str(o.due_on),
+             "days_late": (as_of - o.due_on).days if o.due_on else None, "status": o.status,
+             "escalated_to": people.get(o.owner_person_id) if o.owner_person_id else ""}
+            for o, p in session.exec(query).all()]
+
+
 def end_of_day(day: date) -> datetime:
     return datetime.combine(day, datetime.max.time(), LONDON)

@@ -10,13 +10,15 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from stepdown.artifacts import publish_case
 from stepdown.db import session_scope
 from stepdown.records import get_process, set_stage_flow_run, set_waiting, stage_runs
 
 
 # Tags a person can filter on in the Prefect UI.
-def run_tags(process_kind: str, ref: str, stage: str) -> list[str]:
-    return [f"process:{process_kind}", f"ref:{ref}", f"stage:{stage}"]
+def run_tags(process_kind: str, ref: str, stage: str, team: str | None = None) -> list[str]:
+    return [f"process:{process_kind}", f"ref:{ref}", f"stage:{stage}"] + (
+        [f"team:{team}"] if team else [])
 
 
 def pause_key(key: str, attempt: int) -> str:
@@ -55,6 +57,7 @@ def mark_waiting(ref: str, key: str, flow_run_id: str, input_key: str) -> None:
         process = get_process(session, ref=ref, lock=True)
         set_waiting(session, process=process, key=key, flow_run_id=flow_run_id,
                     input_key=input_key)
+    publish_case(ref)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="apply {key}")
@@ -68,7 +71,9 @@ def apply_input(ref: str, key: str, data: dict[str, Any], flow_run_id: str,
                            flow_run_id=flow_run_id, input_key=input_key)
         if submission.status == "accepted" and process.waiting_input_key == input_key:
             set_waiting(session, process=process, key=None, flow_run_id=None, input_key=None)
-        return {"status": submission.status, "error": submission.error}
+        result = {"status": submission.status, "error": submission.error}
+    publish_case(ref)
+    return result
 
 
 @task(cache_policy=NO_CACHE, task_run_name="start {stage} of {ref}")
@@ -81,9 +86,12 @@ def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
         for run in stage_runs(session, process=process):
             if run.stage == stage and run.flow_run_id:
                 return run.flow_run_id
+        from stepdown.staff import team_of_case
+
         flow_run = run_deployment(
             deployment, parameters={"ref": ref}, timeout=0, as_subflow=False,
-            flow_run_name=f"{ref}-{stage}", tags=run_tags(process.kind, ref, stage),
+            flow_run_name=f"{ref}-{stage}",
+            tags=run_tags(process.kind, ref, stage, team_of_case(session, process=process)),
             idempotency_key=f"{ref}-{stage}",
         )
         set_stage_flow_run(session, process=process, stage=stage, flow_run_id=str(flow_run.id))
