@@ -4,25 +4,40 @@ as an operations officer or engineer would, and through the Prefect API as the U
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests import scenario
+from tests.conftest import fresh_pg_database
 from tests.e2e import System, free_port, system_env
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def system(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The embedded default (SQLite for both), and production's PostgreSQL for both the Prefect
+    server and the case record."""
     home: Path = tmp_path_factory.mktemp("stepdown-home")
     port = free_port()
-    running = System(home, port, system_env(home, port, scenario.TODAY))
-    running.start()
-    yield running
-    running.stop()
+    env = system_env(home, port, scenario.TODAY)
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            records = stack.enter_context(fresh_pg_database("stepdown_records"))
+            server = stack.enter_context(fresh_pg_database("stepdown_prefect"))
+            env["STEPDOWN_DATABASE_URL"] = records
+            env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = server.replace(
+                "postgresql+psycopg://", "postgresql+asyncpg://")
+        running = System(home, port, env)
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 def _wait_for(system: System, ref: str, key: str, timeout: float = 120) -> dict:
