@@ -33,6 +33,15 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _auth() -> httpx.BasicAuth | None:
+    """Prefect's shared login ("user:password"), for our own calls to the API."""
+    secret = os.environ.get("PREFECT_SERVER_API_AUTH_STRING")
+    if not secret:
+        return None
+    user, _, password = secret.partition(":")
+    return httpx.BasicAuth(user, password)
+
+
 def serve_env(host: str, port: int) -> dict[str, str]:
     settings = get_settings()
     home = settings.home_dir
@@ -49,6 +58,8 @@ def serve_env(host: str, port: int) -> dict[str, str]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_RUNNER_POLL_FREQUENCY": env.get("PREFECT_RUNNER_POLL_FREQUENCY", "2"),
     })
+    if env.get("PREFECT_SERVER_API_AUTH_STRING"):  # the runner is a client of the server too
+        env.setdefault("PREFECT_API_AUTH_STRING", env["PREFECT_SERVER_API_AUTH_STRING"])
     return env
 
 
@@ -103,8 +114,9 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
     try:
         procs.append(subprocess.Popen(
             [prefect, "server", "start", "--host", host, "--port", str(port)], env=env))
-        _wait_until(lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 180,
-                    "Prefect server", procs)
+        auth = _auth()
+        _wait_until(lambda: httpx.get(f"{api}/health", timeout=2, auth=auth).status_code == 200,
+                    180, "Prefect server", procs)
         procs.append(subprocess.Popen([sys.executable, "-m", "stepdown.deployments.serve"],
                                       env=env))
         from stepdown.deployments import all_specs
@@ -112,8 +124,8 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
         names = [spec.deployment for spec in all_specs()]
 
         def deployments_ready() -> bool:
-            return all(httpx.get(f"{api}/deployments/name/{name}", timeout=2).status_code == 200
-                       for name in names)
+            return all(httpx.get(f"{api}/deployments/name/{name}", timeout=2,
+                                 auth=auth).status_code == 200 for name in names)
 
         _wait_until(deployments_ready, 180, "deployments", procs)
         if ready_message:
