@@ -7,6 +7,7 @@ recorded. Other failures (the server unreachable, a flow run that failed) exit w
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from datetime import date
@@ -16,13 +17,16 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from stepdown import clock
-from stepdown.config import get_settings
+from stepdown.config import DEFAULT_API_URL, get_settings
 from stepdown.models.forms import FormError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="stepdown: practice standards for children's social care, on Prefect.")
 case_app = typer.Typer(no_args_is_help=True, help="Open, show and list processes (cases).")
 app.add_typer(case_app, name="case")
+
+# Every command talks to the server `stepdown serve` starts, unless told otherwise.
+os.environ.setdefault("PREFECT_API_URL", DEFAULT_API_URL)
 
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BAD_INPUT, FAILURE = 2, 1

@@ -79,6 +79,17 @@ class System:
                               capture_output=True, text=True, timeout=timeout)
         return Result(done.returncode, done.stdout, done.stderr)
 
+    def wait_for_form(self, ref: str, key: str, timeout: float = 180) -> dict[str, Any]:
+        """``stepdown case show --json`` once the case waits for ``key``."""
+        deadline = time.monotonic() + timeout
+        shown: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            shown = self.ok("case", "show", ref, "--json").json()
+            if shown["waiting_for"] == key:
+                return shown
+            time.sleep(1)
+        raise AssertionError(f"{ref} never waited for {key}: {shown}")
+
     def ok(self, *args: str) -> Result:
         result = self.cli(*args)
         assert result.code == 0, f"stepdown {' '.join(args)} -> {result.code}: {result.stderr}"

@@ -40,16 +40,6 @@ def system(request: pytest.FixtureRequest,
             running.stop()
 
 
-def _wait_for(system: System, ref: str, key: str, timeout: float = 120) -> dict:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        shown = system.ok("case", "show", ref, "--json").json()
-        if shown["waiting_for"] == key:
-            return shown
-        time.sleep(1)
-    raise AssertionError(f"{ref} never waited for {key}: {shown}")
 
 
 def test_a_case_moves_through_all_five_stages_from_the_command_line(system: System) -> None:
@@ -143,7 +133,7 @@ def test_a_waiting_form_is_completed_through_the_prefect_api_as_the_ui_does(
     recorded, and the form is asked for again."""
     ref = "SD-E2E-UI"
     system.ok("case", "open", ref, "--child", "CHILD-4", "--identified", "2026-11-02")
-    shown = _wait_for(system, ref, "identification.suitability")
+    shown = system.wait_for_form(ref, "identification.suitability")
     run_id = shown["flow_runs"][0]["flow_run_id"]
     run = httpx.get(f"{system.api}/flow_runs/{run_id}").json()
     keyset = run["state"]["state_details"]["run_input_keyset"]
@@ -165,7 +155,7 @@ def test_a_waiting_form_is_completed_through_the_prefect_api_as_the_ui_does(
         "held_on": "2026-11-09", "sdq_score": 5, "care_needs_band": "2.2",
         "care_plan_ratified": False}})
     assert good.json()["status"] == "ACCEPT"
-    shown = _wait_for(system, ref, "identification.pact_decision")
+    shown = system.wait_for_form(ref, "identification.pact_decision")
     items = {i["key"]: i for i in system.ok("case", "timeline", ref, "--json").json()}
     assert items["identification.suitability"]["done_on"] == "2026-11-09"
 

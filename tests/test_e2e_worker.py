@@ -74,14 +74,6 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Syste
             _stop(server)
 
 
-def _wait_for(system: System, ref: str, key: str, timeout: float = 180) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        shown = system.ok("case", "show", ref, "--json").json()
-        if shown["waiting_for"] == key:
-            return shown
-        time.sleep(1)
-    raise AssertionError(f"{ref} never waited for {key}")
 
 
 def test_prefect_deploy_all_matches_stepdown_serve(production: tuple[System, Path]) -> None:
@@ -104,7 +96,7 @@ def test_a_resumed_flow_is_picked_up_by_another_worker(production: tuple[System,
     first = _spawn(worker + ["--name", "worker-a"], system.env, home / "worker-a.log")
     try:
         system.ok("case", "open", "SD-W1", "--child", "CH-W1", "--identified", "2026-11-02")
-        shown = _wait_for(system, "SD-W1", "identification.suitability")
+        shown = system.wait_for_form("SD-W1", "identification.suitability")
     finally:
         _stop(first)
     run_id = shown["flow_runs"][0]["flow_run_id"]
@@ -115,7 +107,7 @@ def test_a_resumed_flow_is_picked_up_by_another_worker(production: tuple[System,
             "care_plan_ratified": True}))
         system.ok("input", "SD-W1", "identification.pact_decision", "--data",
                   '{"decided_on": "2026-11-16", "decision": "proceed"}')
-        shown = _wait_for(system, "SD-W1", "preparation.readiness")
+        shown = system.wait_for_form("SD-W1", "preparation.readiness")
     finally:
         _stop(second)
     items = {i["key"]: i for i in system.ok("case", "timeline", "SD-W1", "--json").json()}
