@@ -23,6 +23,7 @@ from stepdown.models.tables import (
     AuditEvent,
     Notice,
     Obligation,
+    Person,
     Process,
     StageRun,
     Submission,
@@ -320,6 +321,9 @@ def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[st
         due = row.due_at.astimezone(clock.LONDON).date() if row.due_at else row.due_on
         return (due or row.opened_on, row.id or 0)
 
+    ids = {r.owner_person_id for r in rows if r.owner_person_id}
+    people = dict(session.exec(select(Person.id, Person.email).where(
+        col(Person.id).in_(ids))).all()) if ids else {}
     out = []
     for row in sorted(rows, key=when):
         owner = owners[row.process_id]
@@ -335,6 +339,7 @@ def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[st
             "status": judged_status(row, as_of),
             "done_on": row.done_on.isoformat() if row.done_on else None,
             "source": row.source,
+            "escalated_to": people.get(row.owner_person_id) if row.owner_person_id else None,
         })
     return out
 

@@ -103,6 +103,8 @@ def test_the_whole_ladder_over_two_weeks_with_a_bank_holiday(
 
     items = timeline_of("SD-L1", "2027-01-06")
     assert items["preparation.planning_meeting"]["status"] == "escalated"
+    assert items["preparation.planning_meeting"]["escalated_to"] == "tm@la.example"
+    assert items["preparation.planning_meeting"]["owner"] == "social_worker"  # the role stays
     escalated = [d for a, d in audit_actions("SD-L1") if a == "obligation.escalated"]
     assert {(d["key"], d["owner_from"], d["owner_to"]) for d in escalated} >= {
         ("preparation.planning_meeting", "sw@la.example", "tm@la.example")}
