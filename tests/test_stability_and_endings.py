@@ -102,8 +102,8 @@ def test_a_meeting_without_the_minimum_attendance_is_recorded_as_an_exception(
     exceptions = [d["exception"] for a, d in audit_actions("ST-5") if a == "exception.reported"]
     assert exceptions == [
         "minimum attendance not met: foster_carer, supervising_social_worker absent "
-        "(001 Appendix 1)",
-        "the child's views were not available (001 section 5)",
+        "(Improving Placement Stability, Appendix 1)",
+        "the child's views were not available (Improving Placement Stability, section 5)",
     ]
 
 

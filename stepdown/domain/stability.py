@@ -38,7 +38,8 @@ def check_completion(case: CaseView, key: str, data: Any, *, today: date) -> Don
                what=f"the meeting was requested ({requested:%Y-%m-%d %H:%M})", today=today)
     if form.outcome == "urgent_move" and not form.safeguarding_concern:
         raise FormError("safeguarding_concern", "an urgent move needs an immediate safeguarding "
-                        "concern (004): it must be true for outcome urgent_move")
+                        "concern (Placement Stability guidance): it must be true for outcome "
+                        "urgent_move")
     for index, action in enumerate(form.actions):
         if action.due < form.done_on:
             raise FormError(f"actions.{index}.due",
@@ -52,8 +53,10 @@ def completion_effects(key: str, form: Done) -> Effects:
         missing = [role for role in MINIMUM_ATTENDANCE if role not in form.attendees]
         if missing:
             effects.exceptions.append(
-                f"minimum attendance not met: {', '.join(missing)} absent (001 Appendix 1)")
+                f"minimum attendance not met: {', '.join(missing)} absent "
+                "(Improving Placement Stability, Appendix 1)")
         if not form.child_views_recorded:
-            effects.exceptions.append("the child's views were not available (001 section 5)")
+            effects.exceptions.append("the child's views were not available "
+                                      "(Improving Placement Stability, section 5)")
         effects.start_stage = ("follow_up", form.done_on)
     return effects

@@ -74,7 +74,8 @@ def check_completion(case: CaseView, key: str, data: Any, *, today: date) -> Don
                         "(unplanned_ending.waiver: waive or hold)")
     if isinstance(form, UnplannedEndingMeeting) and form.chair != "iro":
         raise FormError("chair", f"must be iro: an Independent Reviewing Officer chairs the "
-                        f"unplanned ending meeting (001 Appendix 2; got {form.chair!r})")
+                        "unplanned ending meeting (Improving Placement Stability, Appendix 2; "
+                        f"got {form.chair!r})")
     common.check_done_on(key, case.obligations[key], form, today=today)
     return form
 

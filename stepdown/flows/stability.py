@@ -13,7 +13,8 @@ from stepdown.flows.common import await_input
 from stepdown.models.forms import StabilityMeeting
 
 DESCRIPTION = (
-    "Record the stability meeting (001, section 5 and Appendix 1): chaired by the social work "
+    "Record the stability meeting (Improving Placement Stability, section 5 and Appendix 1): "
+    "chaired by the social work "
     "team manager or the fostering team manager; the foster carer, supervising social worker and "
     "social worker attend as a minimum; the child's views are available. An urgent move needs an "
     "immediate safeguarding concern; a planned move needs HARP or Head of Service authorisation."

@@ -14,7 +14,8 @@ from stepdown.models.forms import SupportOutcome
 from stepdown.tasks.case import open_final_review
 
 DESCRIPTION = (
-    "The final monthly support review (000, Step 5): agree whether support reviews can be "
+    "The final monthly support review (Step Down practice standards, stage 5): agree whether "
+    "support reviews can be "
     "deferred to the standard 6-weekly meetings (the case closes) or monthly reviews continue "
     "for a further 6 months."
 )

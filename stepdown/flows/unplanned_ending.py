@@ -14,7 +14,8 @@ from stepdown.models.forms import STAGE_FORMS, UnplannedEndingMeeting
 from stepdown.tasks.case import waiver_offered
 
 DESCRIPTION = (
-    "Record the unplanned ending meeting (001, section 6): one month to 6 weeks after the "
+    "Record the unplanned ending meeting (Improving Placement Stability, section 6): one month "
+    "to 6 weeks after the "
     "placement ended, chaired by an IRO, always with the foster carer's and the child's feedback. "
     "Its focus is learning, not blame."
 )

@@ -173,7 +173,8 @@ class StabilityMeeting(Done):
 
     chair: Literal["team_manager", "fostering_team_manager"] = Field(
         title="Chair",
-        description="The social work team manager or the fostering team manager (001, App. 1).",
+        description="The social work team manager or the fostering team manager "
+        "(Improving Placement Stability, Appendix 1).",
     )
     attendees: list[Role] = Field(
         title="Attendees (roles)",
@@ -183,18 +184,19 @@ class StabilityMeeting(Done):
     )
     child_views_recorded: bool = Field(
         title="Child's views recorded",
-        description="The child's views were available to the meeting (001, section 5).",
+        description="The child's views were available to the meeting "
+        "(Improving Placement Stability, section 5).",
     )
     outcome: Literal["stay", "planned_move", "urgent_move"] = Field(
         title="Outcome",
         description="stay: the placement continues with support. planned_move: a move needs "
         "authorisation by HARP or the Head of Service first. urgent_move: only for an immediate "
-        "safeguarding concern (004).",
+        "safeguarding concern (Placement Stability guidance).",
     )
     safeguarding_concern: bool = Field(
         default=False,
         title="Immediate safeguarding concern",
-        description="Required for an urgent move (004).",
+        description="Required for an urgent move (Placement Stability guidance).",
     )
     actions: list[Action] = Field(
         default_factory=list,
@@ -212,7 +214,8 @@ class MoveAuthorisation(Done):
     """Record the authorisation of a planned move (HARP or the Head of Service, source 004)."""
 
     authorised_by: Literal["harp", "head_of_service"] = Field(
-        title="Authorised by", description="HARP or the relevant Head of Service (004)."
+        title="Authorised by",
+        description="HARP or the relevant Head of Service (Placement Stability guidance).",
     )
     decision: Literal["authorised", "declined"] = Field(
         title="Decision", description="Whether the move is authorised."
@@ -220,11 +223,12 @@ class MoveAuthorisation(Done):
 
 
 class UnplannedEndingMeeting(Done):
-    """Record the unplanned ending meeting: for learning, not blame (001, section 6)."""
+    """Record the unplanned ending meeting: for learning, not blame (source 001, section 6)."""
 
     chair: Role = Field(
         title="Chair (role)",
-        description="An Independent Reviewing Officer chairs it (001, Appendix 2): iro.",
+        description="An Independent Reviewing Officer chairs it "
+        "(Improving Placement Stability, Appendix 2): iro.",
     )
     carer_feedback_taken: bool = Field(
         default=True,
@@ -268,23 +272,28 @@ STAGE_FORMS: dict[str, FormSpec] = {
     spec.key: spec
     for spec in (
         FormSpec("identification.suitability", "step_down", "identification", Suitability,
-                 "held_on", "The multi-agency suitability meeting (000, Stage 1): SDQ 0-13 is "
+                 "held_on", "The multi-agency suitability meeting (Step Down practice standards, "
+                 "stage 1): SDQ 0-13 is "
                  "within range; 14 or more needs the discussion recorded."),
         FormSpec("identification.pact_decision", "step_down", "identification", PactDecision,
-                 "decided_on", "The senior managers' performance meeting (PACT, 000 Stage 1) "
+                 "decided_on", "The senior managers' performance meeting (PACT; Step Down "
+                 "practice standards, stage 1) "
                  "decides whether Step Down proceeds. Proceed needs a care plan of fostering "
                  "ratified by the IRO."),
         FormSpec("preparation.readiness", "step_down", "preparation", Readiness, "decided_on",
-                 "Preparation ends when the child confirms they feel ready (000, Stage 2)."),
+                 "Preparation ends when the child confirms they feel ready (Step Down practice "
+                 "standards, stage 2)."),
         FormSpec("matching.decision", "step_down", "matching", MatchingDecision, "decided_on",
-                 "A proposed match is approved or declined (000, Stage 3). A decline keeps the "
+                 "A proposed match is approved or declined (Step Down practice standards, "
+                 "stage 3). A decline keeps the "
                  "case in Matching."),
         FormSpec("introduction.move", "step_down", "introduction", Move, "moved_in_on",
-                 "The child moves in (000, Stage 4); Ongoing Support starts that day."),
+                 "The child moves in (Step Down practice standards, stage 4); Ongoing Support "
+                 "starts that day."),
         FormSpec("unplanned_ending.waiver", "unplanned_ending", "meeting", Waiver, "decided_on",
                  "A stability meeting was held in the 12 weeks before this ending, so the team "
                  "manager of the reviewing team may decide that no unplanned ending meeting is "
-                 "needed (001, section 6)."),
+                 "needed (Improving Placement Stability, section 6)."),
     )
 }
 

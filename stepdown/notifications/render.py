@@ -100,7 +100,7 @@ def escalation(day: date, item: Item, manager: str) -> tuple[str, str]:
         f"{item.ref}: {item.title} [{item.key}] was due {item.due_text()} and is "
         f"{item.lateness(day)}.",
         "It was flagged as overdue and not followed through within 5 working days, so it is "
-        f"escalated to {manager}, who now owns it (001 Appendix 1).",
+        f"escalated to {manager}, who now owns it (Improving Placement Stability, Appendix 1).",
         f"Owner role: {item.owner_role}" + (f"; was owned by {item.previous_owner}."
                                             if item.previous_owner else "; nobody was assigned."),
         f"Case in Prefect: {item.link}",

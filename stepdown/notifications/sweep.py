@@ -86,14 +86,18 @@ def _links(session: Session, process_ids: set[int]) -> dict[int, str]:
 def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = False) -> Written:
     """Fire every rung due by ``cutoff``; escalate; write the messages. One transaction."""
     written = Written(as_of=as_of)
+    # Status and order are applied here, not in SQL: given ``status IN (...)`` SQLite (which
+    # has no planner statistics) reads every open obligation through
+    # ix_obligation_status_due_at, and given ``ORDER BY id`` it scans the whole table in id
+    # order, instead of reading the few due ones through ix_obligation_next_rung_at. Closed
+    # obligations are off the ladder (no next_rung_at), so the filter drops only stragglers.
     query = (select(Obligation, Process)
              .join(Process, col(Process.id) == col(Obligation.process_id))
-             .where(col(Obligation.next_rung_at) <= cutoff,
-                    col(Obligation.status).in_(OPEN_STATUSES))
-             .order_by(col(Obligation.id)))
+             .where(col(Obligation.next_rung_at) <= cutoff))
     if hourly:
         query = query.where(col(Obligation.due_at).is_not(None))
-    due = list(session.exec(query).all())
+    due = sorted(((o, p) for o, p in session.exec(query).all() if o.status in OPEN_STATUSES),
+                 key=lambda row: row[0].id or 0)
     if not due:
         return written
     fired = _fired(session, [o.id or 0 for o, _ in due])
@@ -255,6 +259,7 @@ def _send(message: Message, session: Session) -> tuple[bool, str | None]:
             result = channels.send_email(message.recipient, message.subject, message.body)
         else:
             team = session.exec(select(Team).where(Team.name == message.recipient)).first()
+            session.commit()  # end the read before posting (see _deliver_pending)
             if team is None or not team.teams_channel:
                 return False, f"team {message.recipient} has no Teams channel configured"
             url = channels.resolve_teams_url(team.teams_channel)
@@ -300,6 +305,11 @@ def _deliver_pending(*, now: datetime | None, workers: int) -> Delivered:
         with session_scope() as session:
             message = session.get(Message, message_id)
             assert message is not None
+            # End the read before sending: on SQLite every transaction holds the write lock
+            # (BEGIN IMMEDIATE), so one held across a send made the workers send one at a time
+            # and kept every other writer waiting. The message stays loaded (no expiry on
+            # commit); this thread only reads it.
+            session.commit()
             ok, error, tries = False, None, 0
             for attempt in range(TRIES_PER_SWEEP):
                 tries += 1

@@ -1,0 +1,175 @@
+"""End to end in a real browser: a practitioner resumes a suspended Step Down flow run from the
+Prefect UI's Resume dialog, the form rendered from the ``Suitability`` JSON schema.
+
+Runs Debian's chromium (``apt-get install chromium``) headless through Python Playwright; no
+browser is downloaded. Without /usr/bin/chromium the test is skipped, except under CI=true where
+it fails (``.ci/run`` installs the package). Each step's screenshot goes to docs/screenshots/.
+
+Notes on the Prefect 3.8.8 UI (prefect-design), which shaped the selectors below:
+- The field labels' ``for`` attributes point at no control, so ``get_by_label`` finds nothing: a
+  field is located as the ``.schema-form-property`` block whose label text is the schema title,
+  and its control by role inside that block.
+- The date field is a button (aria-hidden) that opens a calendar pop-over; the pop-over has a
+  native ``<input type="date">`` ("Selected Date") that takes an ISO date, then "Apply".
+- Clicking the dropdown's box opens its options and closes them again at once (the pop-over's
+  search box takes focus outside the modal and focus is pulled back). Opening it from the keyboard
+  (focus, ArrowDown) keeps it open; the options then have role ``option``.
+- On its SQLite database the Prefect server now and then answers the UI's resume with 503
+  ("database is locked"); the UI does not retry, so the test submits again (at most 3 times).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e import System, free_port, system_env
+
+pytestmark = pytest.mark.e2e
+
+TODAY = "2027-12-01"
+REF = "SD-UI-1"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+UI_TIMEOUT_MS = 30_000
+RESUME_ATTEMPTS = 3
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {CHROMIUM} is missing: .ci/run should install Debian's "
+                        "chromium package before the tests")
+        pytest.skip(f"browser test needs Debian's chromium at {CHROMIUM} "
+                    "(apt-get install chromium); CI=true turns this skip into a failure")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    home: Path = tmp_path_factory.mktemp("stepdown-home")
+    port = free_port()
+    running = System(home, port, system_env(home, port, TODAY))
+    running.start()
+    yield running
+    running.stop()
+
+
+def _wait_for(system: System, ref: str, key: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = system.ok("case", "show", ref, "--json").json()
+        if shown["waiting_for"] == key:
+            return shown
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{ref} never waited for {key}: {shown}")
+        time.sleep(1)
+
+
+def test_a_practitioner_records_the_suitability_meeting_in_the_prefect_ui(
+    browser: Any, system: System, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    system.ok("case", "open", REF, "--child", "CHILD-4410", "--identified", "2026-11-02")
+    shown = _wait_for(system, REF, "identification.suitability")
+    run_id = shown["flow_runs"][0]["flow_run_id"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    page = context.new_page()
+    api_errors: list[str] = []
+    page.on("response", lambda r: api_errors.append(f"{r.status} {r.request.method} {r.url}")
+            if "/api/" in r.url and r.status >= 400 else None)
+    try:
+        # 1. The flow run page: suspended, waiting for the suitability meeting.
+        page.goto(f"http://127.0.0.1:{system.port}/runs/flow-run/{run_id}")
+        expect(page.get_by_text(f"{REF}-identification", exact=True)).to_be_visible()
+        expect(page.get_by_text("Suspended", exact=True).first).to_be_visible()
+        expect(page.get_by_text("Suspending flow run").first).to_be_visible()  # logs loaded
+        page.screenshot(path=SCREENSHOTS / "01-flow-run-suspended.png")
+
+        # 2. Resume opens the form rendered from the Suitability schema; fill it in.
+        page.get_by_role("button", name="Resume").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_text("Resume Flow Run")).to_be_visible()
+        for label in ("SDQ score (0-40)", "Care needs band"):
+            expect(dialog.get_by_text(label, exact=True)).to_be_visible()
+
+        def field(title: str) -> Any:
+            return dialog.locator(".schema-form-property").filter(
+                has=page.get_by_text(title, exact=True))
+
+        held_on = field("Date of the suitability meeting")
+        held_on.get_by_text("Select date").click()
+        picker = page.locator(".p-date-picker")
+        picker.locator("input[type=date]").fill("2026-11-09")
+        picker.get_by_role("button", name="Apply").click()
+        expect(picker).to_be_hidden()
+        expect(held_on).to_contain_text("Nov 9th, 2026")
+
+        field("SDQ score (0-40)").get_by_role("spinbutton").fill("5")
+
+        band = field("Care needs band")
+        band.locator("button.p-select-button__control").focus()
+        page.keyboard.press("ArrowDown")
+        page.get_by_role("listbox").get_by_role("option", name="2.2", exact=True).click()
+        expect(page.get_by_role("listbox")).to_be_hidden()
+        expect(band.locator(".p-select-button__value")).to_have_text("2.2")
+
+        ratified = field("Care plan of fostering ratified by the IRO").get_by_role("switch")
+        ratified.click()
+        expect(ratified).to_have_attribute("aria-checked", "true")
+        page.screenshot(path=SCREENSHOTS / "02-suitability-form.png")
+
+        # 3. Submit: the dialog closes and the flow run picks the input up. On its SQLite
+        # database the Prefect server may answer the resume with 503 ("database is locked":
+        # nothing is stored, and the Prefect client would retry); the UI shows "Oops. Something
+        # went wrong." and keeps the form, so submit again as a practitioner would.
+        for attempt in range(1, RESUME_ATTEMPTS + 1):
+            with page.expect_response(f"**/api/flow_runs/{run_id}/resume") as answer:
+                dialog.get_by_role("button", name="Submit").click()
+            if answer.value.status != 503 or attempt == RESUME_ATTEMPTS:
+                break
+            warnings.warn(f"resume attempt {attempt} answered 503 (Prefect on SQLite: database "
+                          "is locked); submitting again", stacklevel=1)
+        assert answer.value.status < 400, f"resume -> {answer.value.status}: {answer.value.text()}"
+        expect(dialog).to_be_hidden()
+        _wait_for(system, REF, "identification.pact_decision")
+        page.set_viewport_size({"width": 1400, "height": 1700})  # room for the new log lines
+        page.reload()
+        expect(page.get_by_text(f"identification.suitability accepted for {REF}")).to_be_visible()
+        expect(page.get_by_text("wait for identification.pact_decision").first).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / "03-resumed.png")
+    except Exception:
+        page.screenshot(path=tmp_path / "failure.png")
+        print(f"failure screenshot: {tmp_path / 'failure.png'}")
+        print("failed API calls from the UI:", *api_errors, sep="\n  ")
+        print("stepdown serve, last lines:\n" + "".join(system.log[-80:]))
+        raise
+    finally:
+        context.close()
+
+    items = {i["key"]: i for i in system.ok("case", "timeline", REF, "--json").json()}
+    assert items["identification.suitability"]["status"] == "done"
+    assert items["identification.suitability"]["done_on"] == "2026-11-09"
+    shown = system.ok("case", "show", REF, "--json").json()
+    assert shown["waiting_for"] == "identification.pact_decision"
+    assert shown["flow_runs"][0]["flow_run_id"] == run_id
