@@ -25,6 +25,7 @@ def test_with_the_auth_string_the_api_needs_it_and_no_log_shows_it(tmp_path) -> 
     env = system_env(tmp_path, port, "2027-12-01")
     env["PREFECT_SERVER_API_AUTH_STRING"] = secret
     env["STEPDOWN_EMAIL_URL"] = "mailto://relay:SmtpPassw0rd@127.0.0.1:1?from=a@b.example"
+    env["STEPDOWN_SCHEDULES"] = "on"  # as in production
     system = System(tmp_path, port, env)
     system.start()
     try:
@@ -38,6 +39,15 @@ def test_with_the_auth_string_the_api_needs_it_and_no_log_shows_it(tmp_path) -> 
         assert opened.code == 0, opened.stderr
         shown = system.cli("case", "show", "SD-A1", env={"PREFECT_API_AUTH_STRING": secret})
         assert "SD-A1-identification" in shown.stdout
+        # `stepdown serve` schedules what the registry schedules, in Europe/London.
+        from stepdown.deployments import SPECS
+
+        for spec in SPECS.values():
+            deployment = httpx.get(f"{system.api}/deployments/name/{spec.deployment}",
+                                   auth=("ops", "Correct-Horse-7731")).json()
+            assert [(s["schedule"]["cron"], s["schedule"]["timezone"])
+                    for s in deployment["schedules"]] == (
+                [(spec.cron, "Europe/London")] if spec.cron else []), spec.deployment
     finally:
         system.stop()
     logs = "".join(system.log) + "".join(

@@ -172,10 +172,9 @@ def test_a_step_down_case_that_breaks_down_shows_the_whole_story(system: System)
     text = system.ok("report", "breakdowns", "--month", "2027-06").stdout
     assert "Unplanned endings" in text and "reason CARPL" in text
 
-    # The monthly deployment publishes the same figures as a table artifact.
+    # The monthly deployment (its schedule is off in tests: see test_e2e_access) publishes the
+    # same figures as a table artifact.
     deployment = httpx.get(f"{system.api}/deployments/name/breakdown-report/stepdown").json()
-    assert deployment["schedules"][0]["schedule"]["cron"] == "0 7 1 * *"
-    assert deployment["schedules"][0]["schedule"]["timezone"] == "Europe/London"
     run = httpx.post(f"{system.api}/deployments/{deployment['id']}/create_flow_run",
                      json={"parameters": {"month": "2027-06"}}).json()
     deadline = time.monotonic() + 120
