@@ -13,7 +13,7 @@ from typing import Any
 
 from stepdown import clock
 from stepdown.db import session_scope
-from stepdown.records import get_process, linked_processes, timeline
+from stepdown.records import current_policy, get_process, linked_processes, timeline
 
 GROUPS = (
     ("escalated", "Escalated (the manager owns it)"),
@@ -30,13 +30,20 @@ def artifact_key(ref: str) -> str:
     return "case-" + re.sub(r"[^a-z0-9]+", "-", ref.lower()).strip("-")
 
 
+def _title(key: str) -> str:
+    """The policy's title: free text a practitioner typed (an action's wording) could name the
+    child, so it stays in the case record and out of the UI's artifacts."""
+    rule = current_policy().rule_for_key(key)
+    return rule.title if rule else key
+
+
 def _table(items: list[dict[str, Any]]) -> list[str]:
     lines = ["| due | what | key | owner | done | process |", "|---|---|---|---|---|---|"]
     for item in items:
         due = item["due"] or "-"
         if item["earliest"]:
             due = f"{item['earliest']} to {due}"
-        lines.append(f"| {due} | {item['title']} | `{item['key']}` | {item['owner']} | "
+        lines.append(f"| {due} | {_title(item['key'])} | `{item['key']}` | {item['owner']} | "
                      f"{item['done_on'] or ''} | {item['ref']} |")
     return lines
 
@@ -58,15 +65,17 @@ def case_markdown(ref: str, *, as_of: date | None = None) -> str:
                 + head["waiting"] + " --data '{...}'`.", ""]
     if linked:
         out += [f"**Linked processes:** {', '.join(linked)}", ""]
-    dated = [i for i in items if i["due"]]
     for status_name, title in GROUPS:
-        group = [i for i in dated if i["status"] == status_name]
+        # Undated items still open are the checklist, below; done ones belong with the done.
+        group = [i for i in items if i["status"] == status_name
+                 and (i["due"] or status_name in ("done", "waived", "cancelled"))]
         if group:
             out += [f"## {title} ({len(group)})", "", *_table(group), ""]
     checklist = [i for i in items if not i["due"] and i["status"] in ("pending", "overdue")]
     if checklist:
         out += [f"## Open checklist ({len(checklist)})", "",
-                *[f"- [ ] {i['title']} (`{i['key']}`, {i['owner']})" for i in checklist], ""]
+                *[f"- [ ] {_title(i['key'])} (`{i['key']}`, {i['owner']})" for i in checklist],
+                ""]
     return "\n".join(out)
 
 
