@@ -9,6 +9,12 @@ from datetime import date, datetime
 
 from stepdown.domain.calendar import LONDON, is_working_day, next_working_day
 
+COUNT_WORDS = {
+    "escalation": "escalated to you", "overdue": "overdue", "breach": "deadline passed",
+    "due_today": "due today", "reminder": "due next working day",
+    "unassigned": "with nobody assigned",
+}
+
 SECTIONS = (
     ("escalation", "ESCALATED TO YOU: the 5-working-day follow-up was missed; you now own these"),
     ("overdue", "OVERDUE: please complete and record these now"),
@@ -34,11 +40,17 @@ class Item:
     previous_owner: str | None = None
     unassigned: bool = False
 
+    @property
+    def section(self) -> str:
+        """Where it goes in a digest: an escalation is the manager's now, assigned or not."""
+        return "unassigned" if self.unassigned and self.rung != "escalation" else self.rung
+
     def due_text(self) -> str:
         if self.due_at is not None:
-            return self.due_at.astimezone(LONDON).strftime("%a %d %b %Y %H:%M %Z")
+            local = self.due_at.astimezone(LONDON)
+            return f"{day_text(local.date())} {local:%H:%M %Z}"
         assert self.due_on is not None
-        return self.due_on.strftime("%a %d %b %Y")
+        return day_text(self.due_on)
 
     def lateness(self, today: date) -> str:
         due = self.due_at.astimezone(LONDON).date() if self.due_at else self.due_on
@@ -63,6 +75,10 @@ class Item:
         return [head, detail, f"  {self.link}"]
 
 
+def day_text(day: date) -> str:
+    return f"{day:%a} {day.day} {day:%b %Y}"
+
+
 def _record_hint(item: Item) -> str:
     return (f"  record it: stepdown input {item.ref} {item.key} "
             "--data '{\"done_on\": \"YYYY-MM-DD\"}'")
@@ -72,21 +88,21 @@ def digest(day: date, items: list[Item]) -> tuple[str, str]:
     """One email a day per person: what is escalated to them, overdue, due today, due soon."""
     counts = []
     for rung, _title in SECTIONS:
-        n = sum(1 for i in items if (i.rung if not i.unassigned else "unassigned") == rung)
+        n = sum(1 for i in items if i.section == rung)
         if n:
-            counts.append(f"{n} {rung.replace('_', ' ')}")
-    subject = f"stepdown digest {day:%a %d %b %Y}: {', '.join(counts)}"
-    body = [f"Your stepdown digest for {day:%A %d %B %Y}.",
+            counts.append(f"{n} {COUNT_WORDS[rung]}")
+    subject = f"stepdown digest {day_text(day)}: {', '.join(counts)}"
+    body = [f"Your stepdown digest for {day:%A} {day.day} {day:%B %Y}.",
             "Each item: the case, what is needed, when it is due, how late, and the link to the "
             "case in Prefect.", ""]
     for rung, title in SECTIONS:
-        section = [i for i in items if (i.rung if not i.unassigned else "unassigned") == rung]
+        section = [i for i in items if i.section == rung]
         if not section:
             continue
         body.append(title)
         for item in sorted(section, key=lambda i: (i.due_on or date.max, i.ref, i.key)):
             body.extend(item.lines(day))
-            if not item.unassigned:
+            if item.section != "unassigned":
                 body.append(_record_hint(item))
         body.append("")
     body.append("Ask your team manager if something here is not yours. This message names cases "

@@ -127,7 +127,8 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
             ref=process.ref, key=obligation.key, title=rule.title if rule else obligation.key,
             owner_role=obligation.owner_role, due_on=obligation.due_on, due_at=obligation.due_at,
             link=links.get(process.id or 0, ui_base()), rung=rung.name,
-            previous_owner=owner.email if owner else None, unassigned=owner is None)
+            previous_owner=owner.email if owner and rung.name == ladder.ESCALATION else None,
+            unassigned=owner is None)
         items[obligation.id or 0] = item
         recipients: list[str] = []
         if rung.name == ladder.ESCALATION:
