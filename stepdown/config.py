@@ -7,6 +7,8 @@ records in a SQLite file, the Prefect server's database and the flows' persisted
 
 from __future__ import annotations
 
+import os
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import field_validator
@@ -41,5 +43,12 @@ class Settings(BaseSettings):
 
 
 def get_settings() -> Settings:
-    """The settings as the environment gives them now (tests change the environment)."""
+    """The settings as the environment gives them now (tests change the environment); built
+    once per distinct environment, since every database session asks."""
+    return _settings(tuple(sorted((k, v) for k, v in os.environ.items()
+                                  if k.startswith("STEPDOWN_"))))
+
+
+@lru_cache(maxsize=16)
+def _settings(_environment: tuple[tuple[str, str], ...]) -> Settings:
     return Settings()
