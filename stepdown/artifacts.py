@@ -74,7 +74,7 @@ def case_markdown(ref: str, *, as_of: date | None = None) -> str:
     checklist = [i for i in items if not i["due"] and i["status"] in ("pending", "overdue")]
     if checklist:
         out += [f"## Open checklist ({len(checklist)})", "",
-                *[f"- [ ] {_title(i['key'])} (`{i['key']}`, {i['owner']})" for i in checklist],
+                *[f"- [ ] {_title(i['key'])}: {i['key']}, {i['owner']}" for i in checklist],
                 ""]
     return "\n".join(out)
 

@@ -21,7 +21,7 @@ Notes on the Prefect 3.8.8 UI (prefect-design), which shaped the selectors below
 from __future__ import annotations
 
 import os
-import time
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -70,24 +70,13 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     running.stop()
 
 
-def _wait_for(system: System, ref: str, key: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        shown = system.ok("case", "show", ref, "--json").json()
-        if shown["waiting_for"] == key:
-            return shown
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{ref} never waited for {key}: {shown}")
-        time.sleep(1)
-
-
 def test_a_practitioner_records_the_suitability_meeting_in_the_prefect_ui(
     browser: Any, system: System, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
     system.ok("case", "open", REF, "--child", "CHILD-4410", "--identified", "2026-11-02")
-    shown = _wait_for(system, REF, "identification.suitability")
+    shown = system.wait_for_form(REF, "identification.suitability")
     run_id = shown["flow_runs"][0]["flow_run_id"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
@@ -152,12 +141,21 @@ def test_a_practitioner_records_the_suitability_meeting_in_the_prefect_ui(
                           "is locked); submitting again", stacklevel=1)
         assert answer.value.status < 400, f"resume -> {answer.value.status}: {answer.value.text()}"
         expect(dialog).to_be_hidden()
-        _wait_for(system, REF, "identification.pact_decision")
+        system.wait_for_form(REF, "identification.pact_decision")
         page.set_viewport_size({"width": 1400, "height": 1700})  # room for the new log lines
         page.reload()
         expect(page.get_by_text(f"identification.suitability accepted for {REF}")).to_be_visible()
         expect(page.get_by_text("wait for identification.pact_decision").first).to_be_visible()
         page.screenshot(path=SCREENSHOTS / "03-resumed.png")
+
+        # 4. The case's timeline artifact, keyed by its reference.
+        page.set_viewport_size({"width": 1400, "height": 1000})
+        page.goto(f"http://127.0.0.1:{system.port}/artifacts/key/case-sd-ui-1")
+        expect(page.get_by_text("Timeline of SD-UI-1").first).to_be_visible()
+        page.get_by_role("link").filter(has_text=re.compile(r"^[0-9a-f]{8}$")).first.click()
+        expect(page.get_by_text(f"{REF}: step down").first).to_be_visible()
+        expect(page.get_by_text("identification.pact_decision").first).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / "04-case-timeline.png")
     except Exception:
         page.screenshot(path=tmp_path / "failure.png")
         print(f"failure screenshot: {tmp_path / 'failure.png'}")
