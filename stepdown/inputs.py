@@ -73,8 +73,6 @@ def check(case: CaseView, key: str, data: Any) -> Checked:
     rules = RULES[case.kind]
     if is_form(key):
         spec = STAGE_FORMS[key]
-        if spec.process != case.kind:
-            raise FormError("form", f"{key} is a {spec.process} form; {case.ref} is {case.kind}")
         form = rules.check_stage_form(case, spec, data, today=today)
         return Checked(key, spec, form, rules.stage_form_effects(spec, form))
     if key not in case.obligations:

@@ -20,7 +20,8 @@ MINIMUM_ATTENDANCE = ("foster_carer", "supervising_social_worker", "social_worke
 
 
 def check_stage_form(case: CaseView, spec: FormSpec, data: Any, *, today: date) -> Any:
-    raise FormError("form", f"{spec.key} is not a form of a stability process")
+    common.check_stage(case, spec.key)  # every stage form belongs to another process
+    raise AssertionError(spec.key)
 
 
 def stage_form_effects(spec: FormSpec, form: Any) -> Effects:  # pragma: no cover - no forms

@@ -122,13 +122,10 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
             continue
         owner = (directory.people.get(obligation.owner_person_id) if obligation.owner_person_id
                  else directory.holder(process, obligation.owner_role))
-        rule = policy.rule_for_key(obligation.key)
-        item = render.Item(
-            ref=process.ref, key=obligation.key, title=rule.title if rule else obligation.key,
-            owner_role=obligation.owner_role, due_on=obligation.due_on, due_at=obligation.due_at,
-            link=links.get(process.id or 0, ui_base()), rung=rung.name,
-            previous_owner=owner.email if owner and rung.name == ladder.ESCALATION else None,
-            unassigned=owner is None)
+        item = _item(obligation, process, policy, links, rung.name,
+                     previous_owner=(owner.email if owner and rung.name == ladder.ESCALATION
+                                     else None),
+                     unassigned=owner is None)
         items[obligation.id or 0] = item
         recipients: list[str] = []
         if rung.name == ladder.ESCALATION:
@@ -239,12 +236,20 @@ def _items_for(session: Session, obligation_ids: set[int]) -> dict[int, render.I
     for obligation, process in rows:
         rung = session.exec(select(Notice.rung).where(Notice.obligation_id == obligation.id)
                             .order_by(col(Notice.id).desc())).first() or ladder.OVERDUE
-        rule = policy.rule_for_key(obligation.key)
-        out[obligation.id or 0] = render.Item(
-            ref=process.ref, key=obligation.key, title=rule.title if rule else obligation.key,
-            owner_role=obligation.owner_role, due_on=obligation.due_on, due_at=obligation.due_at,
-            link=links.get(process.id or 0, ui_base()), rung=rung)
+        out[obligation.id or 0] = _item(obligation, process, policy, links, rung)
     return out
+
+
+def _item(obligation: Obligation, process: Process, policy: Any, links: dict[int, str],
+          rung: str, *, previous_owner: str | None = None, unassigned: bool = False
+          ) -> render.Item:
+    """An obligation as a message shows it: the policy's title, never typed wording."""
+    rule = policy.rule_for_key(obligation.key)
+    return render.Item(
+        ref=process.ref, key=obligation.key, title=rule.title if rule else obligation.key,
+        owner_role=obligation.owner_role, due_on=obligation.due_on, due_at=obligation.due_at,
+        link=links.get(process.id or 0, ui_base()), rung=rung, previous_owner=previous_owner,
+        unassigned=unassigned)
 
 
 # ------------------------------------------------------------------------------------ delivery
