@@ -75,6 +75,37 @@ def serve(
     raise typer.Exit(code)
 
 
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Each scheduled deployment: when it last ran, how that run ended, when it runs next.
+
+    Exits 1 if a schedule is not on the server or the scheduler has created no next run."""
+    from stepdown import orchestration
+    from stepdown.deployments import schedules
+    from stepdown.server import local_time
+
+    crons = schedules()
+    if not crons:
+        typer.echo("schedules are off (STEPDOWN_SCHEDULES=off)")
+        return
+    try:
+        rows = orchestration.schedule_status(crons)
+    except orchestration.OrchestrationError as exc:
+        fail(str(exc), FAILURE)
+    if as_json:
+        _print_json(rows)
+    else:
+        typer.echo(f"{'deployment':18} {'schedule (Europe/London)':25} {'last run':22} "
+                   f"{'ended':11} {'next run':22}")
+        for row in rows:
+            typer.echo(f"{row['deployment']:18} {row['cron']:25} "
+                       f"{local_time(row['last_run']):22} {row['last_state'] or '-':11} "
+                       f"{local_time(row['next_run']):22}"
+                       + (f"  PROBLEM: {row['problem']}" if row["problem"] else ""))
+    if any(row["problem"] for row in rows):
+        raise typer.Exit(FAILURE)
+
+
 # ------------------------------------------------------------------------------------ case
 def _publish(ref: str) -> None:
     """Refresh the case's timeline artifact in the Prefect UI (the record is already right)."""

@@ -104,3 +104,70 @@ def add_tag(flow_run_ids: list[str], tag: str) -> None:
             run = client.read_flow_run(UUID(run_id))
             tags = [t for t in run.tags if not t.startswith(prefix)] + [tag]
             client.update_flow_run(UUID(run_id), tags=tags)
+
+
+# ------------------------------------------------------------------------------ schedules
+FINISHED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def _api_auth() -> Any:
+    """Prefect's shared login, for our own calls to the API (a client's or the server's)."""
+    import httpx
+
+    secret = (os.environ.get("PREFECT_API_AUTH_STRING")
+              or os.environ.get("PREFECT_SERVER_API_AUTH_STRING"))
+    if not secret:
+        return None
+    user, _, password = secret.partition(":")
+    return httpx.BasicAuth(user, password)
+
+
+def _one_run(client: Any, api: str, deployment_id: str, states: tuple[str, ...],
+             sort: str) -> dict[str, Any] | None:
+    runs = client.post(f"{api}/flow_runs/filter", json={
+        "deployments": {"id": {"any_": [deployment_id]}},
+        "flow_runs": {"state": {"type": {"any_": list(states)}}},
+        "sort": sort, "limit": 1}).raise_for_status().json()
+    return runs[0] if runs else None
+
+
+def schedule_status(crons: dict[str, str], *, api: str | None = None) -> list[dict[str, Any]]:
+    """For each scheduled deployment (full name -> cron): its schedules on the server, when it
+    last ran and how that run ended, and when it runs next (the scheduler's next run)."""
+    import httpx
+
+    api = (api or api_url()).rstrip("/")
+    rows = []
+    try:
+        with httpx.Client(timeout=10, auth=_api_auth()) as client:
+            for name, cron in crons.items():
+                answer = client.get(f"{api}/deployments/name/{name}")
+                if answer.status_code == 404:
+                    rows.append({"deployment": name, "cron": cron, "active": False,
+                                 "last_run": None, "last_state": None, "next_run": None,
+                                 "problem": "not deployed"})
+                    continue
+                deployment = answer.raise_for_status().json()
+                last = _one_run(client, api, deployment["id"], FINISHED + ("RUNNING",),
+                                "EXPECTED_START_TIME_DESC")
+                following = _one_run(client, api, deployment["id"], ("SCHEDULED",),
+                                     "EXPECTED_START_TIME_ASC")
+                served = [s["schedule"].get("cron") for s in deployment.get("schedules", [])
+                          if s.get("active", True)]
+                problem = None
+                if cron not in served:
+                    problem = "schedule not on the server"
+                elif following is None:
+                    problem = "the scheduler has created no next run"
+                rows.append({
+                    "deployment": name, "cron": cron, "active": cron in served,
+                    "last_run": last and (last.get("start_time") or last["expected_start_time"]),
+                    "last_state": last and last["state"]["name"],
+                    "next_run": following and following["expected_start_time"],
+                    "problem": problem,
+                })
+    except httpx.HTTPError as exc:
+        raise OrchestrationError(
+            f"cannot reach the Prefect server at {api} ({type(exc).__name__}): is `stepdown "
+            "serve` running and PREFECT_API_URL set?") from None
+    return rows

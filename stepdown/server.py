@@ -11,13 +11,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 from stepdown.config import get_settings
 from stepdown.db import get_engine
+from stepdown.domain.calendar import LONDON
 
 
 class ServeError(RuntimeError):
@@ -92,6 +95,47 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
+def local_time(instant: str | None) -> str:
+    if not instant:
+        return "-"
+    return datetime.fromisoformat(instant).astimezone(LONDON).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def check_schedules(api: str, timeout: float = 150, every: float = 5) -> bool:
+    """Wait until Prefect's scheduler has created the next run of every scheduled deployment
+    and say so; if it has not within ``timeout`` seconds, say so loudly (nothing would run by
+    itself: no sweep, no reminders, no monthly report)."""
+    from stepdown.deployments import schedules
+    from stepdown.orchestration import OrchestrationError, schedule_status
+
+    crons = schedules()
+    if not crons:
+        print("stepdown: schedules are off (STEPDOWN_SCHEDULES=off): the sweep and reports run "
+              "only when started by hand", flush=True)
+        return True
+    deadline = time.monotonic() + timeout
+    rows: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        try:
+            rows = schedule_status(crons, api=api)
+        except OrchestrationError:
+            rows = []
+        if rows and not any(row["problem"] for row in rows):
+            print("stepdown: schedules running; next: " + "; ".join(
+                f"{row['deployment']} {local_time(str(row['next_run']))}" for row in rows),
+                flush=True)
+            return True
+        time.sleep(every)
+    missing = [f"{row['deployment']} ({row['problem']})" for row in rows if row["problem"]]
+    banner = "!" * 78
+    print(f"{banner}\nstepdown: SCHEDULES ARE NOT RUNNING. After {timeout:.0f}s Prefect's "
+          f"scheduler has not created the next runs of: {', '.join(missing) or 'any deployment'}."
+          f"\nThe daily sweep (reminders, escalations) and the monthly report will NOT run by "
+          f"themselves. Read the server log above for the scheduler's error, and check with "
+          f"`stepdown status`.\n{banner}", file=sys.stderr, flush=True)
+    return False
+
+
 def serve(*, host: str, port: int, ready_message: bool = True) -> int:
     if not _loopback(host) and not os.environ.get("PREFECT_SERVER_API_AUTH_STRING"):
         raise ServeError(
@@ -101,8 +145,6 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
     get_engine()  # the case record exists and is migrated before anything runs
     env = serve_env(host, port)
     Path(env["PREFECT_LOCAL_STORAGE_PATH"]).mkdir(parents=True, exist_ok=True)
-    bindir = Path(sys.executable).parent
-    prefect = str(bindir / "prefect") if (bindir / "prefect").exists() else "prefect"
     api = env["PREFECT_API_URL"]
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -112,8 +154,9 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)  # it may have been inherited as ignored
     try:
-        procs.append(subprocess.Popen(
-            [prefect, "server", "start", "--host", host, "--port", str(port)], env=env))
+        procs.append(subprocess.Popen(  # Prefect's server, its SQLite writers queued
+            [sys.executable, "-m", "stepdown.prefect_server", "server", "start",
+             "--host", host, "--port", str(port)], env=env))
         auth = _auth()
         _wait_until(lambda: httpx.get(f"{api}/health", timeout=2, auth=auth).status_code == 200,
                     180, "Prefect server", procs)
@@ -132,6 +175,10 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
             print(f"stepdown is serving {len(names)} deployments. UI: {api.removesuffix('/api')} "
                   f"API: {api} (set PREFECT_API_URL={api} for other commands). Ctrl-C stops.",
                   flush=True)
+        # How long to give the scheduler before saying it is broken (tests shorten it).
+        patience = float(os.environ.get("STEPDOWN_SCHEDULE_CHECK_SECONDS", "150"))
+        threading.Thread(target=check_schedules, args=(api, patience), daemon=True,
+                         name="schedule-check").start()
         while all(proc.poll() is None for proc in procs):
             time.sleep(0.5)
         failed = next(proc for proc in procs if proc.poll() is not None)

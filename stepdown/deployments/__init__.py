@@ -7,6 +7,7 @@ stage so a person can filter by them in the Prefect UI.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,25 @@ SPECS: dict[str, Spec] = {
     "report.breakdowns": Spec("stepdown.flows.breakdown_report:breakdown_report",
                               "breakdown-report", tags=("report",), cron="0 7 1 * *"),
 }
+
+
+def cron_env(key: str) -> str:
+    """The environment variable that replaces a deployment's cron: ``sweep.daily`` is
+    ``STEPDOWN_CRON_SWEEP_DAILY`` (a rehearsal, or an authority's own hours)."""
+    return "STEPDOWN_CRON_" + key.replace(".", "_").upper()
+
+
+def schedules() -> dict[str, str]:
+    """Every scheduled deployment's full name and cron (in TIMEZONE), overrides applied; empty
+    when ``STEPDOWN_SCHEDULES=off``."""
+    if os.environ.get("STEPDOWN_SCHEDULES", "on") == "off":
+        return {}
+    out = {}
+    for key, spec in SPECS.items():
+        cron = os.environ.get(cron_env(key), "").strip() or spec.cron
+        if cron:
+            out[spec.deployment] = cron
+    return out
 
 
 def deployment_name(stage: str, process: str = "step_down") -> str:

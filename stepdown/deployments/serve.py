@@ -5,13 +5,12 @@ Needs PREFECT_API_URL pointing at a running Prefect server.
 
 from __future__ import annotations
 
-import os
 import signal
 from typing import Any
 
 from prefect import serve
 
-from stepdown.deployments import TIMEZONE, all_specs
+from stepdown.deployments import TIMEZONE, all_specs, schedules
 
 
 def _interrupt(_signum: int, _frame: Any) -> None:
@@ -24,14 +23,15 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     from prefect.client.schemas.schedules import CronSchedule
 
-    # Rehearsals and tests switch the schedules off; every deployment can still be run by hand.
-    scheduled = os.environ.get("STEPDOWN_SCHEDULES", "on") != "off"
+    # Rehearsals and tests switch the schedules off (STEPDOWN_SCHEDULES=off) or move them
+    # (STEPDOWN_CRON_<KEY>); every deployment can still be run by hand.
+    crons = schedules()
     deployments = [
         spec.load().to_deployment(
             name=spec.deployment_name, tags=list(spec.tags),
             parameters=dict(spec.parameters) or None,
-            schedules=([CronSchedule(cron=spec.cron, timezone=TIMEZONE)]
-                       if spec.cron and scheduled else None))
+            schedules=([CronSchedule(cron=crons[spec.deployment], timezone=TIMEZONE)]
+                       if spec.deployment in crons else None))
         for spec in all_specs()
     ]
     serve(*deployments)
