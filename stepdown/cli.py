@@ -311,8 +311,13 @@ def _show(ref: str) -> dict[str, Any]:
                           "started_on": str(run.started_on),
                           "ended_on": str(run.ended_on) if run.ended_on else None,
                           "url": orchestration.ui_url(run.flow_run_id) if state else None})
+    with session_scope() as session:
+        from stepdown.corrections import pending_restart
+
+        pending = pending_restart(session, process=get_process(session, ref=ref))
     open_items = [i for i in items if i["status"] in ("pending", "overdue", "escalated")]
     return {
+        "restart_pending": pending.key if pending else None,
         "ref": process.ref, "process": process.kind, "child": process.child_ref,
         "stage": process.stage, "status": process.status, "outcome": process.outcome,
         "opened_on": str(process.opened_on),
@@ -346,6 +351,9 @@ def case_show(
         typer.echo(f"  checklist open: {', '.join(shown['open_checklist'])}")
     for run in shown["flow_runs"]:
         typer.echo(f"  flow run {run['name']}: {run['state']}  {run['url'] or ''}")
+    if shown["restart_pending"]:
+        typer.echo(f"  flow run not restarted after {shown['restart_pending']} was corrected: "
+                   f"repeat `stepdown correct {ref} {shown['restart_pending']}`")
 
 
 @case_app.command("timeline")
@@ -590,7 +598,8 @@ def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> N
     except orchestration.OrchestrationError:
         with session_scope() as session:
             process = get_process(session, ref=ref)
-            row = find_submission(session, process=process, input_key=input_key)
+            row = find_submission(session, process=process, input_key=input_key,
+                                  flow_run_id=run_id)
             if row is not None and row.id == submission_id and row.status == "received":
                 row.status, row.error = "rejected", "the flow run refused the input"
                 session.add(row)
@@ -599,7 +608,7 @@ def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> N
     def applied() -> tuple[str, str | None] | None:
         with session_scope() as session:
             row = find_submission(session, process=get_process(session, ref=ref),
-                                  input_key=input_key)
+                                  input_key=input_key, flow_run_id=run_id)
             if row is not None and row.status != "received":
                 return row.status, row.error
         state = orchestration.run_state(run_id)[0]
@@ -616,6 +625,38 @@ def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> N
         fail(error or f"{key} was refused")
     if status == "failed":
         raise orchestration.OrchestrationError(error or "the flow run failed")
+
+
+# ------------------------------------------------------------------------------------ correct
+@app.command("correct")
+def correct(
+    ref: Annotated[str, typer.Argument(help="The process reference.")],
+    key: Annotated[str, typer.Argument(help="The form or obligation key whose latest input "
+                                            "is corrected.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+) -> None:
+    """Reverse a recorded input: reopen what it closed, undo the stage it started, re-plan, and
+    restart the stage's flow run so it waits for the form again."""
+    from stepdown import orchestration
+    from stepdown.corrections import correct_input, describe, restart_flow
+    from stepdown.db import session_scope
+    from stepdown.records import NotFound
+
+    _load(ref)
+    try:
+        with session_scope() as session:
+            done = correct_input(session, ref=ref, key=key, reason=reason, actor="cli")
+    except (FormError, NotFound) as exc:
+        fail(str(exc))
+    url = None
+    if done.restart:
+        try:
+            url = orchestration.ui_url(restart_flow(done))
+        except orchestration.OrchestrationError as exc:
+            fail(f"{describe(done, None)}; but flow run {ref}-{done.stage} was not restarted "
+                 f"({exc}); repeat this command once the server answers", FAILURE)
+    _publish(ref)
+    typer.echo(describe(done, url))
 
 
 def main() -> None:

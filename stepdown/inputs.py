@@ -89,8 +89,9 @@ def apply_input(session: Session, *, process: Process, key: str, data: Any, chan
     """
     received = None
     if input_key is not None:
-        received = find_submission(session, process=process, input_key=input_key)
-        if received is not None and received.status in ("accepted", "rejected"):
+        received = find_submission(session, process=process, input_key=input_key,
+                                   flow_run_id=flow_run_id)
+        if received is not None and received.status in ("accepted", "rejected", "corrected"):
             return received
     try:
         checked = check(case_view(session, process=process), key, data)

@@ -43,13 +43,14 @@ def check_server(deployment: str) -> None:
         ) from None
 
 
-def start_run(deployment: str, *, ref: str, stage: str, tags: list[str]) -> str:
+def start_run(deployment: str, *, ref: str, stage: str, tags: list[str],
+              idempotency_key: str | None = None) -> str:
     from prefect.deployments import run_deployment
 
     try:
         flow_run = run_deployment(deployment, parameters={"ref": ref}, timeout=0,
                                   as_subflow=False, flow_run_name=f"{ref}-{stage}", tags=tags,
-                                  idempotency_key=f"{ref}-{stage}")
+                                  idempotency_key=idempotency_key or f"{ref}-{stage}")
     except Exception as exc:  # noqa: BLE001
         raise OrchestrationError(f"could not start {deployment}: {exc}") from None
     return str(flow_run.id)

@@ -184,6 +184,14 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
             audit(session, process=process, actor=actor, action="obligation.created",
                   key=item.key, due=str(item.due_at or item.due_on or ""), status=row.status)
             continue
+        if row.status == "cancelled" and not cancel:
+            # Cancelled only ever by the plan (a closing, a stage's end, facts since gone), and
+            # planned open again: a correction reopened the case or reversed what cancelled it.
+            row.status = "escalated" if row.owner_person_id else "pending"
+            row.updated_at = now
+            set_first_rung(row, fired_rungs(session, obligation=row))
+            audit(session, process=process, actor=actor, action="obligation.restored",
+                  key=row.key)
         if row.status not in OPEN_STATUSES:
             continue
         if cancel:
@@ -271,10 +279,15 @@ def record_submission(session: Session, *, process: Process, form: str, data: An
     return submission
 
 
-def find_submission(session: Session, *, process: Process, input_key: str) -> Submission | None:
+def find_submission(session: Session, *, process: Process, input_key: str,
+                    flow_run_id: str | None = None) -> Submission | None:
+    """The latest submission for a pause key; of one flow run when given (a run started after a
+    correction waits under the same pause keys as the run it replaced)."""
     query = (select(Submission)
              .where(Submission.process_id == process.id, Submission.input_key == input_key)
              .order_by(col(Submission.id).desc()))
+    if flow_run_id is not None:
+        query = query.where(Submission.flow_run_id == flow_run_id)
     return session.exec(query).first()
 
 

@@ -78,7 +78,8 @@ def apply_input(ref: str, key: str, data: dict[str, Any], flow_run_id: str,
 
 @task(cache_policy=NO_CACHE, task_run_name="start {stage} of {ref}")
 def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
-    """Create the flow run of the next stage (once: the idempotency key is the stage)."""
+    """Create the flow run of the next stage (once: the idempotency key is the stage, and how
+    many corrections the case has had, so a stage begun again after one gets a new run)."""
     from prefect.deployments import run_deployment
 
     with session_scope() as session:
@@ -86,13 +87,14 @@ def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
         for run in stage_runs(session, process=process):
             if run.stage == stage and run.flow_run_id:
                 return run.flow_run_id
+        from stepdown.corrections import flow_run_key
         from stepdown.staff import team_of_case
 
         flow_run = run_deployment(
             deployment, parameters={"ref": ref}, timeout=0, as_subflow=False,
             flow_run_name=f"{ref}-{stage}",
             tags=run_tags(process.kind, ref, stage, team_of_case(session, process=process)),
-            idempotency_key=f"{ref}-{stage}",
+            idempotency_key=flow_run_key(session, process=process, stage=stage),
         )
         set_stage_flow_run(session, process=process, stage=stage, flow_run_id=str(flow_run.id))
         return str(flow_run.id)
