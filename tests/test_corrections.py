@@ -270,3 +270,62 @@ def test_a_decision_several_stages_back_names_the_latest_to_correct_first(
     assert (done.reverted_from, done.stage) == ("introduction", "matching")
     with pytest.raises(FormError, match="correct matching.decision first"):
         correct("SD-R2", "preparation.readiness")  # the decline still stands on it
+
+
+MEETING = {"done_on": "2026-12-23", "chair": "team_manager",
+           "attendees": ["foster_carer", "supervising_social_worker", "social_worker"],
+           "child_views_recorded": True, "outcome": "stay",
+           "actions": [{"title": "Respite weekend", "owner": "supervising_social_worker",
+                        "due": "2027-01-08"}]}
+
+
+def test_a_stability_meeting_corrected_takes_its_follow_up_with_it(db_url: str,
+                                                                   today: str) -> None:
+    from tests.builders import open_stability
+
+    open_stability("ST-C1", child="CHILD-S", requested_at="2026-12-22T09:15:00+00:00")
+    submit("ST-C1", "stability.meeting", MEETING)
+    submit("ST-C1", "stability.action#1", {"done_on": "2027-01-05"})
+    with pytest.raises(FormError, match="stability.action#1 recorded later depends on "
+                                        "stability.meeting: correct stability.action#1 first"):
+        correct("ST-C1", "stability.meeting")
+    correct("ST-C1", "stability.action#1")
+    done = correct("ST-C1", "stability.meeting")
+    assert (done.reverted_from, done.stage, done.restart) == ("follow_up", "meeting", True)
+    items = timeline_of("ST-C1", today)
+    assert items["stability.meeting"]["status"] == "overdue"
+    assert items["stability.minutes"]["status"] == "cancelled"
+    assert items["stability.action#1"]["status"] == "cancelled"
+
+
+def test_a_waiver_corrected_reopens_the_meeting(db_url: str, today: str) -> None:
+    from tests.builders import open_stability, record_ending
+
+    open_stability("ST-C2", child="CHILD-W", requested_at="2026-12-22T09:15:00+00:00")
+    submit("ST-C2", "stability.meeting", MEETING)
+    record_ending("UE-C2", child="CHILD-W", ended_on="2027-03-17", reason="ALLEG")
+    submit("UE-C2", "unplanned_ending.waiver", {"decided_on": "2027-03-19", "decision": "waive"})
+    done = correct("UE-C2", "unplanned_ending.waiver")
+    assert (done.reopened, done.stage, done.restart) == (True, "meeting", True)
+    assert case("UE-C2") == ("meeting", "open", None, None)
+    assert timeline_of("UE-C2", "2027-03-20")["unplanned_ending.meeting"]["status"] == "pending"
+    submit("UE-C2", "unplanned_ending.waiver", {"decided_on": "2027-03-19", "decision": "hold"})
+    submit("UE-C2", "unplanned_ending.meeting", {"done_on": "2027-04-20", "chair": "iro"})
+    assert case("UE-C2")[0] == "follow_up"
+
+
+def test_a_case_closed_by_another_process_is_not_reopened_by_a_correction(
+    db_url: str, today: str
+) -> None:
+    from tests.builders import record_ending
+
+    open_case("SD-C8", child=scenario.CHILD, identified=scenario.OPENED)
+    for key, data in scenario.STEPS[:-1]:  # moved in on 2027-04-05
+        submit("SD-C8", key, data)
+    submit("SD-C8", "support.weekly_review#1", {"done_on": "2027-04-12"})
+    assert record_ending("UE-C8", child=scenario.CHILD, ended_on="2027-06-01") == "SD-C8"
+    before = snapshot()
+    with pytest.raises(FormError, match="ref: SD-C8 is closed \\(disrupted\\) by another "
+                                        "process's record"):
+        correct("SD-C8", "support.weekly_review#1")
+    assert snapshot() == before
