@@ -473,8 +473,9 @@ def worklist_command(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Judge as of this day.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """What is escalated, overdue, due this week (the next 7 days) or waiting for a form,
-    across every open case, and who owns each item."""
+    """What is escalated, overdue, due this week or waiting for a form, and who owns it.
+
+    Across every open case; "this week" is the seven days from the day judged."""
     from stepdown.db import session_scope
     from stepdown.worklist import COLUMNS, worklist
 

@@ -43,10 +43,6 @@ def summary(detail: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def summary_text(detail: dict[str, Any]) -> str:
-    return " ".join(f"{k}={v}" for k, v in summary(detail).items())
-
-
 def case_audit(session: Session, *, ref: str) -> list[dict[str, Any]]:
     """Every audit event of the process, oldest first."""
     process = get_process(session, ref=ref)
