@@ -79,9 +79,14 @@ def case_markdown(ref: str, *, as_of: date | None = None) -> str:
     return "\n".join(out)
 
 
-def publish_case(ref: str) -> None:
-    """Create the next version of the case's Markdown artifact."""
+def publish_case(ref: str, *, worklist: bool = True) -> None:
+    """Create the next version of the case's Markdown artifact, and refresh its team's
+    worklist (unless the caller refreshes every team's at once, as the sweep does)."""
     from prefect.artifacts import create_markdown_artifact
+
+    from stepdown.worklist import refresh_for_case
 
     create_markdown_artifact(key=artifact_key(ref), markdown=case_markdown(ref),
                              description=f"Timeline of {ref}")
+    if worklist:
+        refresh_for_case(ref)

@@ -57,6 +57,42 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
 
+_as: dict[str, str | None] = {"email": None}
+
+
+@app.callback()
+def _options(
+    as_: Annotated[str | None, typer.Option(
+        "--as", envvar="STEPDOWN_ACTOR", metavar="EMAIL",
+        help="Who is making the change: your email in the staff directory, recorded as the "
+        "actor in the audit trail (default: the channel, cli). Or set STEPDOWN_ACTOR.")] = None,
+) -> None:
+    _as["email"] = as_ or None
+
+
+def _actor(*, directory: bool = True, email: str | None = None,
+           name: str = "as") -> str:
+    """The audit trail's actor of this command: the person given by --as (checked against the
+    staff directory, or only for its form where the directory is being loaded), else the
+    channel."""
+    from stepdown.db import session_scope
+    from stepdown.inputs import submitter
+    from stepdown.staff import _EMAIL
+
+    email = email or _as["email"]
+    if not email:
+        return "cli"
+    if not _EMAIL.match(email) or len(email) > 64:
+        fail(f"{name}: must be an email address of at most 64 characters")
+    if not directory:
+        return email.lower()
+    try:
+        with session_scope() as session:
+            return submitter(session, {"submitted_by": email}) or "cli"
+    except FormError as exc:
+        fail(f"{name}: {exc.rule}")
+
+
 # ------------------------------------------------------------------------------------ serve
 @app.command()
 def serve(
@@ -130,16 +166,18 @@ def _open(*, kind: str, ref: str, child: str, stage: str, opened_on: date,
 
     deployment = deployment_name(stage, kind)
     extra = None
+    actor = _actor()
     try:
         orchestration.check_server(deployment)
         with session_scope() as session:
             if start is None:
                 process = open_process(session, ref=ref, kind=kind, child_ref=child, stage=stage,
-                                       opened_on=opened_on, actor="cli", opening=opening)
+                                       opened_on=opened_on, actor=actor, opening=opening,
+                                       channel="cli")
             else:
                 process, extra = start(session)
             run_id = orchestration.start_run(deployment, ref=ref, stage=stage,
-                                             tags=run_tags(kind, ref, stage))
+                                             tags=run_tags(kind, ref, stage, child=child))
             set_stage_flow_run(session, process=process, stage=stage, flow_run_id=run_id)
     except FormError as exc:
         fail(str(exc))
@@ -231,9 +269,12 @@ def ending_record(
         fail(f"reason: must be an SSDA903 reason code, one of {', '.join(REASONS)} "
              f"(got {reason!r})")
 
+    actor = _actor()
+
     def start(session: Any) -> tuple[Any, Any]:
         process, disrupted = record_unplanned_ending(session, ref=ref, child_ref=child,
-                                                     ended_on=day, reason=reason, actor="cli")
+                                                     ended_on=day, reason=reason,
+                                                     actor=actor, channel="cli")
         runs = ([run.flow_run_id for run in stage_runs(session, process=disrupted)
                  if run.flow_run_id] if disrupted else [])
         return process, (disrupted.ref if disrupted else None, runs)
@@ -381,21 +422,85 @@ def case_timeline(
 
 
 @case_app.command("list")
-def case_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Every process, newest last."""
+def case_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    child: Annotated[str | None, typer.Option(
+        "--child", help="Only the processes of this child (the opaque reference).")] = None,
+) -> None:
+    """Every process (or every process of one child), newest last."""
     from stepdown.db import session_scope
     from stepdown.records import list_processes
 
+    if child is not None:
+        _reference("child", child)
     with session_scope() as session:
         rows = [{"ref": p.ref, "process": p.kind, "child": p.child_ref, "stage": p.stage,
                  "status": p.status, "outcome": p.outcome, "opened_on": str(p.opened_on),
-                 "waiting_for": p.waiting_for} for p in list_processes(session)]
+                 "waiting_for": p.waiting_for}
+                for p in list_processes(session, child_ref=child)]
     if as_json:
         _print_json(rows)
         return
+    typer.echo(f"{'ref':16} {'process':16} {'child':16} {'stage':15} {'status':7} "
+               f"{'outcome':20} waiting for")
     for row in rows:
-        typer.echo(f"{row['ref']:16} {row['process']:16} {row['stage']:15} {row['status']:7} "
-                   f"{row['outcome'] or '':20} waiting for {row['waiting_for'] or '-'}")
+        typer.echo(f"{row['ref']:16} {row['process']:16} {row['child']:16} {row['stage']:15} "
+                   f"{row['status']:7} {row['outcome'] or '-':20} {row['waiting_for'] or '-'}")
+
+
+@case_app.command("audit")
+def case_audit(
+    ref: Annotated[str, typer.Argument(help="The process reference.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The process's audit trail, oldest first: when, who (an email where the command or the
+    UI gave it, else cli, ui or sweep), what, and the detail's keys and statuses."""
+    from stepdown.db import session_scope
+    from stepdown.trail import case_audit as trail
+
+    _load(ref)
+    with session_scope() as session:
+        rows = trail(session, ref=ref)
+    if as_json:
+        _print_json(rows)
+        return
+    typer.echo(f"{'at (Europe/London)':25} {'actor':30} {'action':24} detail")
+    for row in rows:
+        detail = " ".join(f"{k}={v}" for k, v in row["detail"].items())
+        typer.echo(f"{row['at']:25} {row['actor']:30} {row['action']:24} {detail}")
+
+
+# ------------------------------------------------------------------------------------ worklist
+@app.command("worklist")
+def worklist_command(
+    team: Annotated[str | None, typer.Option("--team", help="Only the cases of this team.")] = (
+        None),
+    owner: Annotated[str | None, typer.Option(
+        "--owner", help="Only what this person (email) owns, or hears of as team manager.")] = (
+        None),
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Judge as of this day.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What is escalated, overdue, due this week or waiting for a form, and who owns it.
+
+    Across every open case; "this week" is the seven days from the day judged."""
+    from stepdown.db import session_scope
+    from stepdown.worklist import COLUMNS, worklist
+
+    day = _date("as-of", as_of) or clock.today()
+    try:
+        with session_scope() as session:
+            items = worklist(session, as_of=day, team=team, owner=owner)
+    except FormError as exc:
+        fail(str(exc).replace("email", "owner", 1))
+    if as_json:
+        _print_json([item.as_json() for item in items])
+        return
+    widths = (16, 16, 14, 34, 50, 26, 0)
+    typer.echo(" ".join(f"{c:{w}}" for c, w in zip(COLUMNS, widths, strict=True)).rstrip())
+    for item in items:
+        typer.echo(" ".join(f"{v:{w}}" for v, w in zip(item.row().values(), widths,
+                                                          strict=True)).rstrip())
 
 
 # ------------------------------------------------------------------------------------ staff
@@ -412,13 +517,14 @@ def staff_import(
     from stepdown.db import session_scope
     from stepdown.staff import import_staff
 
+    actor = _actor(directory=False)  # the first import fills the directory
     try:
         text = file.read_text("utf-8-sig")
     except OSError as exc:
         fail(f"file: cannot read {file} ({exc.strerror})")
     try:
         with session_scope() as session:
-            counts = import_staff(session, text=text, actor="cli")
+            counts = import_staff(session, text=text, actor=actor)
     except FormError as exc:
         fail(str(exc))
     typer.echo(f"staff imported: {counts['created']} created, {counts['updated']} updated, "
@@ -436,16 +542,20 @@ def case_assign(
     from stepdown.db import session_scope
     from stepdown.records import NotFound, get_process, stage_runs
     from stepdown.staff import assign, team_of_case
+    from stepdown.worklist import refresh_for_case
 
+    actor = _actor()
     try:
         with session_scope() as session:
-            assign(session, ref=ref, role=role, email=email, actor="cli")
+            before = team_of_case(session, process=get_process(session, ref=ref))
+            assign(session, ref=ref, role=role, email=email, actor=actor)
             process = get_process(session, ref=ref)
             team = team_of_case(session, process=process)
             runs = [r.flow_run_id for r in stage_runs(session, process=process) if r.flow_run_id]
     except (FormError, NotFound) as exc:
         fail(str(exc))
     typer.echo(f"{ref}: {role} is {email.lower()}")
+    refresh_for_case(ref, also=(before,))  # who owns what changed; the team may have too
     if role == "social_worker" and team:
         try:  # the team's runs can then be filtered in the UI by tag
             orchestration.add_tag(runs, f"team:{team}")
@@ -531,7 +641,7 @@ def input_(
     from stepdown.inputs import check, flow_waits_for
     from stepdown.records import NotFound, case_view, get_process
 
-    payload = _read_data(data, file)
+    payload = _submitted_by(_read_data(data, file))
     _load(ref)
     try:
         with session_scope() as session:
@@ -548,6 +658,22 @@ def input_(
         except orchestration.OrchestrationError as exc:
             fail(str(exc), FAILURE)
     typer.echo(f"{ref}: {key} recorded")
+
+
+def _submitted_by(payload: Any) -> Any:
+    """The form with the person making the change (--as) as its ``submitted_by``: the audit
+    trail's actor of the input, wherever the input is applied (here or by the flow run)."""
+    if not isinstance(payload, dict):
+        return payload  # refused by the form's check, with its own message
+    given = str(payload.get("submitted_by") or "").lower()
+    if _as["email"]:
+        actor = _actor()
+        if given and given != actor:
+            fail(f"submitted_by: {given} differs from --as/STEPDOWN_ACTOR ({actor})")
+        return {**payload, "submitted_by": actor}
+    if given:
+        return {**payload, "submitted_by": _actor(email=given, name="submitted_by")}
+    return payload
 
 
 def _record_directly(ref: str, key: str, payload: Any) -> None:
@@ -591,7 +717,8 @@ def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> N
         process = get_process(session, ref=ref, lock=True)
         received = record_submission(session, process=process, form=key, data=payload,
                                      channel="cli", values=values, flow_run_id=run_id,
-                                     input_key=input_key, status="received")
+                                     input_key=input_key, status="received",
+                                     actor=values.get("submitted_by") or None)
         submission_id = received.id
     try:
         orchestration.resume(run_id, values)

@@ -303,7 +303,7 @@ def restart_flow(correction: Correction) -> str:
     with session_scope() as session:
         process = get_process(session, ref=correction.ref)
         tags = run_tags(process.kind, process.ref, correction.stage,
-                        team_of_case(session, process=process))
+                        team_of_case(session, process=process), child=process.child_ref)
     run_id = orchestration.start_run(deployment, ref=correction.ref, stage=correction.stage,
                                      tags=tags, idempotency_key=correction.idempotency_key)
     with session_scope() as session:

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from stepdown import clock
 from stepdown.domain import stability, step_down, unplanned_ending
 from stepdown.domain.case import CaseView, Effects, completion_model
 from stepdown.models.forms import FLOW_COMPLETIONS, STAGE_FORMS, Done, FormError, FormSpec
-from stepdown.models.tables import Process, Submission
+from stepdown.models.tables import Person, Process, Submission
 from stepdown.records import (
     NotFound,
     apply_effects,
@@ -95,6 +95,7 @@ def apply_input(session: Session, *, process: Process, key: str, data: Any, chan
             return received
     try:
         checked = check(case_view(session, process=process), key, data)
+        who = submitter(session, checked.data)
     except (FormError, NotFound) as exc:
         if input_key is None:
             raise
@@ -108,13 +109,27 @@ def apply_input(session: Session, *, process: Process, key: str, data: Any, chan
     if received is not None:
         received.status, received.values = "accepted", checked.data
         session.add(received)
-        audit(session, process=process, actor=received.channel, action="input.accepted",
-              form=key, input_key=input_key)
+        audit(session, process=process, actor=who or received.channel, action="input.accepted",
+              form=key, input_key=input_key, channel=received.channel)
         submission = received
     else:
         submission = record_submission(session, process=process, form=key, data=data,
                                        values=checked.data, channel=channel,
-                                       flow_run_id=flow_run_id, input_key=input_key)
+                                       flow_run_id=flow_run_id, input_key=input_key,
+                                       actor=who)
     apply_effects(session, process=process, effects=checked.effects,
-                  actor=submission.channel)
+                  actor=who or submission.channel)
     return submission
+
+
+def submitter(session: Session, values: dict[str, Any]) -> str | None:
+    """The person a form says submitted it (``submitted_by``), who must be in the staff
+    directory: the actor of the input in the audit trail. None if the form names nobody."""
+    email = str(values.get("submitted_by") or "").lower()
+    if not email:
+        return None
+    if len(email) > 64:  # the audit trail's actor column
+        raise FormError("submitted_by", "must be at most 64 characters")
+    if session.exec(select(Person.id).where(Person.email == email)).first() is None:
+        raise FormError("submitted_by", f"{email} is not in the staff directory")
+    return email

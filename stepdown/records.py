@@ -56,8 +56,18 @@ def get_process(session: Session, *, ref: str, lock: bool = False) -> Process:
     return process
 
 
-def list_processes(session: Session) -> list[Process]:
-    return list(session.exec(select(Process).order_by(col(Process.id))).all())
+def list_processes(session: Session, *, child_ref: str | None = None) -> list[Process]:
+    query = select(Process).order_by(col(Process.id))
+    if child_ref is not None:  # indexed: every process of one child
+        query = query.where(Process.child_ref == child_ref)
+    return list(session.exec(query).all())
+
+
+def audit_trail(session: Session, *, process: Process) -> list[AuditEvent]:
+    """The process's audit events, oldest first."""
+    query = (select(AuditEvent).where(AuditEvent.process_id == process.id)
+             .order_by(col(AuditEvent.at), col(AuditEvent.id)))
+    return list(session.exec(query).all())
 
 
 def stage_runs(session: Session, *, process: Process) -> list[StageRun]:
@@ -88,8 +98,10 @@ OPENING_FORMS = {
 
 
 def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage: str,
-                 opened_on: date, actor: str, opening: dict[str, Any]) -> Process:
-    """A new process in its first stage, with its opening record as a submission."""
+                 opened_on: date, actor: str, opening: dict[str, Any],
+                 channel: str | None = None) -> Process:
+    """A new process in its first stage, with its opening record as a submission (through
+    ``channel``, by default the actor)."""
     if session.exec(select(Process).where(Process.ref == ref)).first() is not None:
         raise FormError("ref", f"a process {ref!r} already exists")
     process = Process(ref=ref, kind=kind, child_ref=child_ref, stage=stage, opened_on=opened_on,
@@ -98,7 +110,7 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
     session.flush()
     session.add(StageRun(process_id=process.id, stage=stage, started_on=opened_on))
     session.add(Submission(process_id=process.id, form=OPENING_FORMS[kind], data=opening,
-                           values=opening, channel=actor, received_at=clock.now()))
+                           values=opening, channel=channel or actor, received_at=clock.now()))
     audit(session, process=process, actor=actor, action="process.opened", kind=kind,
           stage=stage, opened_on=str(opened_on))
     session.flush()
@@ -266,15 +278,17 @@ def apply_effects(session: Session, *, process: Process, effects: Effects, actor
 def record_submission(session: Session, *, process: Process, form: str, data: Any,
                       channel: str, values: dict[str, Any] | None = None,
                       flow_run_id: str | None = None, input_key: str | None = None,
-                      status: str = "accepted", error: str | None = None) -> Submission:
-    """A form as it was submitted (``data``) and as validated (``values``)."""
+                      status: str = "accepted", error: str | None = None,
+                      actor: str | None = None) -> Submission:
+    """A form as it was submitted (``data``) and as validated (``values``); audited as by
+    ``actor`` (the person who submitted it, where known) else by the channel."""
     submission = Submission(process_id=process.id, form=form, data=data, values=values,
                             channel=channel,
                             received_at=clock.now(), flow_run_id=flow_run_id,
                             input_key=input_key, status=status, error=error)
     session.add(submission)
-    audit(session, process=process, actor=channel, action=f"input.{status}", form=form,
-          input_key=input_key, error=error)
+    audit(session, process=process, actor=actor or channel, action=f"input.{status}", form=form,
+          input_key=input_key, error=error, channel=channel)
     session.flush()
     return submission
 
@@ -365,7 +379,8 @@ def open_step_down_placement(session: Session, *, child_ref: str) -> Process | N
 
 
 def record_unplanned_ending(session: Session, *, ref: str, child_ref: str, ended_on: date,
-                            reason: str, actor: str) -> tuple[Process, Process | None]:
+                            reason: str, actor: str, channel: str | None = None
+                            ) -> tuple[Process, Process | None]:
     """Open the unplanned-ending process; a Step Down placement that ended closes as disrupted
     (its open obligations cancelled). Returns the new process and the disrupted case, if any."""
     disrupted = open_step_down_placement(session, child_ref=child_ref)
@@ -379,7 +394,8 @@ def record_unplanned_ending(session: Session, *, ref: str, child_ref: str, ended
                                "reason": reason,
                                "step_down_ref": disrupted.ref if disrupted else None}
     process = open_process(session, ref=ref, kind="unplanned_ending", child_ref=child_ref,
-                           stage="meeting", opened_on=ended_on, actor=actor, opening=opening)
+                           stage="meeting", opened_on=ended_on, actor=actor, opening=opening,
+                           channel=channel)
     if disrupted is not None:
         apply_effects(session, process=disrupted, effects=Effects(close=("disrupted", ended_on)),
                       actor=actor)

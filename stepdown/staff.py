@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from stepdown import clock
 from stepdown.domain.policy import ROLES
 from stepdown.models.forms import FormError
-from stepdown.models.tables import Assignment, Person, Process, Team
+from stepdown.models.tables import Assignment, Obligation, Person, Process, Team
 from stepdown.records import audit, get_process
 
 REQUIRED = ("email", "role", "manager_email", "team")
@@ -161,11 +161,12 @@ class Directory:
         directory = cls()
         directory.people = {p.id or 0: p for p in session.exec(select(Person)).all()}
         directory.teams = {t.id or 0: t for t in session.exec(select(Team)).all()}
-        children = {p.child_ref for p in processes}
-        if children:
+        children = sorted({p.child_ref for p in processes})
+        # In chunks: a worklist can touch every open case, more than a query takes parameters.
+        for start in range(0, len(children), 5000):
             query = (select(Assignment, Process)
                      .join(Process, col(Process.id) == col(Assignment.process_id))
-                     .where(col(Process.child_ref).in_(children)))
+                     .where(col(Process.child_ref).in_(children[start:start + 5000])))
             for assignment, process in session.exec(query).all():
                 directory.roles[(process.id or 0, assignment.role)] = assignment.person_id
                 if process.status == "open":
@@ -183,6 +184,18 @@ class Directory:
         person_id = self.roles.get((process.id or 0, role)) or self.child_roles.get(
             (process.child_ref, role))
         return self.people.get(person_id) if person_id else None
+
+    def owner(self, obligation: Obligation, process: Process) -> Person | None:
+        """Who owns an obligation now: the manager it was escalated to, else the person in its
+        owner role (None: nobody, and the team manager hears of it)."""
+        if obligation.owner_person_id:
+            return self.people.get(obligation.owner_person_id)
+        return self.holder(process, obligation.owner_role)
+
+    def case_team(self, process: Process) -> Team | None:
+        """The team of the case's social worker, as :func:`team_of_case` finds it."""
+        person = self.people.get(self.roles.get((process.id or 0, "social_worker"), 0))
+        return self.team_of(person) if person else None
 
     def manager_of(self, person: Person) -> Person | None:
         return self.people.get(person.manager_id) if person.manager_id else None

@@ -36,8 +36,10 @@ def fire_rungs(as_of: str, hourly: bool, explicit_day: bool) -> dict[str, Any]:
 
 @task(cache_policy=NO_CACHE, task_run_name="publish the overdue list and escalated cases")
 def publish_overdue(as_of: str, escalated_refs: list[str]) -> int:
-    """The overdue list as a table artifact; each escalated case's timeline refreshed."""
+    """The overdue list as a table artifact; each escalated case's timeline refreshed, and
+    every team's worklist (escalations change owners, and the day changes what is due)."""
     from stepdown.artifacts import publish_case
+    from stepdown.worklist import publish_all
 
     day = date.fromisoformat(as_of)
     with session_scope() as session:
@@ -46,7 +48,12 @@ def publish_overdue(as_of: str, escalated_refs: list[str]) -> int:
         key=f"overdue-{as_of}", table=rows or [{"ref": "-", "key": "nothing overdue"}],
         description=f"Every overdue or escalated obligation on {as_of}, oldest first.")
     for ref in sorted(set(escalated_refs)):
-        publish_case(ref)
+        publish_case(ref, worklist=False)
+    try:
+        publish_all()
+    except Exception as exc:  # noqa: BLE001 - the sweep's work is done; the next change publishes
+        get_run_logger().warning("the team worklists were not refreshed (%s)",
+                                 type(exc).__name__)
     return len(rows)
 
 

@@ -17,7 +17,20 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
-class Suitability(RunInput):
+class Form(RunInput):
+    """What every form carries besides its fields: who submitted it, for the audit trail."""
+
+    submitted_by: str = Field(
+        default="",
+        max_length=254,
+        pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        title="Submitted by (your email, optional)",
+        description="Your email in the staff directory: the case's audit trail names you as who "
+        "made this change. Left empty, it records only that it came through the UI.",
+    )
+
+
+class Suitability(Form):
     """Record the multi-agency suitability meeting for Step Down."""
 
     held_on: date = Field(
@@ -51,7 +64,7 @@ class Suitability(RunInput):
     )
 
 
-class PactDecision(RunInput):
+class PactDecision(Form):
     """Record the decision of the senior managers' performance meeting (PACT)."""
 
     decided_on: date = Field(
@@ -65,7 +78,7 @@ class PactDecision(RunInput):
     )
 
 
-class Readiness(RunInput):
+class Readiness(Form):
     """Record whether the child is ready to move on to Matching."""
 
     decided_on: date = Field(
@@ -79,7 +92,7 @@ class Readiness(RunInput):
     )
 
 
-class MatchingDecision(RunInput):
+class MatchingDecision(Form):
     """Record the decision on a proposed match with a foster family."""
 
     decided_on: date = Field(
@@ -100,7 +113,7 @@ class MatchingDecision(RunInput):
     )
 
 
-class Move(RunInput):
+class Move(Form):
     """Record the day the child moved in with their foster family."""
 
     moved_in_on: date = Field(
@@ -110,7 +123,7 @@ class Move(RunInput):
     )
 
 
-class Done(RunInput):
+class Done(Form):
     """Record that an obligation was done."""
 
     done_on: date = Field(
@@ -242,7 +255,7 @@ class UnplannedEndingMeeting(Done):
     )
 
 
-class Waiver(RunInput):
+class Waiver(Form):
     """The reviewing team manager's decision whether an unplanned ending meeting is needed."""
 
     decided_on: date = Field(
@@ -337,6 +350,8 @@ def _rule_text(error: dict[str, Any]) -> str:
         return f"must be a date YYYY-MM-DD (got {given!r})"
     if kind.startswith("int"):
         return f"must be a whole number (got {given!r})"
+    if kind == "string_pattern_mismatch" and error["loc"][-1:] == ("submitted_by",):
+        return "must be an email address in the staff directory, or empty"  # no echo: a name
     if kind.startswith("bool"):
         return f"must be true or false (got {given!r})"
     return str(error.get("msg", "is not valid")).rstrip(".")

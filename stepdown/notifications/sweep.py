@@ -120,8 +120,7 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
         if rung is None:
             set_first_rung(obligation, fired[obligation.id or 0])
             continue
-        owner = (directory.people.get(obligation.owner_person_id) if obligation.owner_person_id
-                 else directory.holder(process, obligation.owner_role))
+        owner = directory.owner(obligation, process)
         item = _item(obligation, process, policy, links, rung.name,
                      previous_owner=(owner.email if owner and rung.name == ladder.ESCALATION
                                      else None),

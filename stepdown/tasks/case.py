@@ -16,9 +16,11 @@ from stepdown.records import get_process, set_stage_flow_run, set_waiting, stage
 
 
 # Tags a person can filter on in the Prefect UI.
-def run_tags(process_kind: str, ref: str, stage: str, team: str | None = None) -> list[str]:
+def run_tags(process_kind: str, ref: str, stage: str, team: str | None = None, *,
+             child: str | None = None) -> list[str]:
+    # The child's reference is the local authority's opaque ID, so it may be a tag.
     return [f"process:{process_kind}", f"ref:{ref}", f"stage:{stage}"] + (
-        [f"team:{team}"] if team else [])
+        [f"child:{child}"] if child else []) + ([f"team:{team}"] if team else [])
 
 
 def pause_key(key: str, attempt: int) -> str:
@@ -93,7 +95,8 @@ def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
         flow_run = run_deployment(
             deployment, parameters={"ref": ref}, timeout=0, as_subflow=False,
             flow_run_name=f"{ref}-{stage}",
-            tags=run_tags(process.kind, ref, stage, team_of_case(session, process=process)),
+            tags=run_tags(process.kind, ref, stage, team_of_case(session, process=process),
+                          child=process.child_ref),
             idempotency_key=flow_run_key(session, process=process, stage=stage),
         )
         set_stage_flow_run(session, process=process, stage=stage, flow_run_id=str(flow_run.id))
