@@ -21,6 +21,8 @@ def test_the_refused_values_are_the_defaults_the_ui_renders_and_titles_stay() ->
             schema["properties"]["sdq_score"]["maximum"]) == (0, 40)
     assert schema["properties"]["held_on"]["format"] == "date"
     assert form._description == "**Last input refused:** ..."  # type: ignore[attr-defined]
+    # Still required (the UI would label a field with a default "(Optional)"), now filled in.
+    assert schema["required"] == ["held_on", "sdq_score", "care_needs_band", "care_plan_ratified"]
     # A submission that keeps the defaults gets them with their types.
     kept = form.model_validate({})
     assert kept.held_on == date(2026, 11, 9) and kept.sdq_score == 16
@@ -31,7 +33,8 @@ def test_values_the_schema_refuses_are_not_made_defaults() -> None:
     assert valid_defaults(Suitability, typed) == {"care_needs_band": "2.2"}
     schema = ui_schema(prefilled(Suitability, typed, description="d"))
     assert "default" not in schema["properties"]["sdq_score"]
-    assert set(schema["required"]) == {"held_on", "sdq_score", "care_plan_ratified"}
+    assert schema["properties"]["care_needs_band"]["default"] == "2.2"
+    assert "default" not in schema["properties"]["held_on"]
 
 
 def test_nested_actions_come_back_and_nothing_refused_means_the_plain_form() -> None:

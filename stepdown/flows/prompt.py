@@ -73,7 +73,18 @@ def prefilled(model: type[R], values: dict[str, Any], *, description: str) -> ty
                                 "validate_default": True}
         info._attributes_set.pop("default_factory", None)
         fields[name] = (original.annotation, info)
-    form: type[R] = pydantic.create_model(model.__name__, __base__=model, **fields)
+    base = pydantic.create_model(model.__name__, __base__=model, **fields)
+    required = [name for name, info in model.model_fields.items() if info.is_required()]
+
+    def still_required(schema: dict[str, Any]) -> None:
+        # A default makes pydantic call a field optional, and the UI would label it so: a
+        # required field stays required, now filled in.
+        if required:
+            schema["required"] = required
+
+    config = {**base.model_config, "json_schema_extra": still_required}
+    form: type[R] = type(model.__name__, (base,), {"model_config": config,
+                                                   "__module__": model.__module__})
     form._description = description  # type: ignore[attr-defined]
     return form
 
