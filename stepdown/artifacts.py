@@ -13,7 +13,13 @@ from typing import Any
 
 from stepdown import clock
 from stepdown.db import session_scope
-from stepdown.records import current_policy, get_process, linked_processes, timeline
+from stepdown.records import (
+    current_policy,
+    get_process,
+    last_refusal,
+    linked_processes,
+    timeline,
+)
 
 GROUPS = (
     ("escalated", "Escalated (the manager owns it)"),
@@ -56,9 +62,19 @@ def case_markdown(ref: str, *, as_of: date | None = None) -> str:
         linked = [p.ref for p in linked_processes(session, process=process)]
         head = {"kind": process.kind, "stage": process.stage, "status": process.status,
                 "outcome": process.outcome, "waiting": process.waiting_for}
+        refusal = (last_refusal(session, process=process, form=process.waiting_for)
+                   if process.waiting_for else None)
+        refused = (refusal.channel, refusal.error or "") if refusal else None
     status = head["status"] + (f" ({head['outcome']})" if head["outcome"] else "")
     out = [f"# {ref}: {head['kind'].replace('_', ' ')}",
            f"**Stage:** {head['stage']} · **Status:** {status} · **As of:** {as_of}", ""]
+    if refused:
+        # The reason only: the refused values (free text among them) stay in the case record.
+        from stepdown.flows.prompt import reason_only
+
+        channel, error = refused
+        out += [f"> **Last input refused** (through the {channel}): "
+                f"{reason_only(error)}. What was entered is back in the form as its defaults.", ""]
     if head["waiting"]:
         out += [f"**Waiting for:** `{head['waiting']}`: open the waiting flow run and click "
                 "**Resume** to fill in the form, or `stepdown input " + ref + " "

@@ -786,6 +786,37 @@ def correct(
     typer.echo(describe(done, url))
 
 
+# ------------------------------------------------------------------------------------ forms
+@app.command("forms")
+def forms_command(
+    key: Annotated[str | None, typer.Argument(
+        help="A form (identification.suitability) or an obligation key "
+        "(support.monthly_review#6): show just that one, with an example.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What every form and obligation completion takes: fields, types, choices and help."""
+    from stepdown import formdocs
+    from stepdown.records import current_policy
+
+    policy = current_policy()
+    if key is None:
+        docs = formdocs.catalogue(policy)
+        if as_json:
+            _print_json([d.as_dict() for d in docs])
+            return
+        typer.echo("\n\n".join(formdocs.render(d, example=False) for d in docs))
+        typer.echo("\n`stepdown forms KEY` shows one form with an example.")
+        return
+    try:
+        doc = formdocs.find(policy, key)
+    except formdocs.UnknownForm as exc:
+        fail(str(exc))
+    if as_json:
+        _print_json(doc.as_dict())
+    else:
+        typer.echo(formdocs.render(doc))
+
+
 def main() -> None:
     try:
         app()

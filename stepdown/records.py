@@ -305,6 +305,15 @@ def find_submission(session: Session, *, process: Process, input_key: str,
     return session.exec(query).first()
 
 
+def last_refusal(session: Session, *, process: Process, form: str) -> Submission | None:
+    """The last submission of ``form``, if it was refused (nothing was accepted since)."""
+    query = (select(Submission)
+             .where(Submission.process_id == process.id, Submission.form == form)
+             .order_by(col(Submission.id).desc()))
+    last = session.exec(query).first()
+    return last if last is not None and last.status == "rejected" else None
+
+
 def judged_status(row: Obligation, as_of: date) -> str:
     """The status as of a day: pending becomes overdue once its due date has passed."""
     if row.status == "done" and row.done_on and row.done_on > as_of:

@@ -32,3 +32,33 @@ def test_the_timeline_artifact_groups_obligations_and_says_what_the_case_waits_f
     assert "Action agreed at the stability meeting" in markdown  # the policy's words
     for secret in ("Jamie", "Rowntree", "Acacia", "CHILD-AR1"):
         assert secret not in markdown
+
+
+def test_the_last_refusal_of_the_form_waited_for_heads_the_artifact_without_what_was_typed(
+    db_url: str, today: str
+) -> None:
+    from stepdown.db import session_scope
+    from stepdown.inputs import apply_input
+    from stepdown.records import get_process, set_waiting
+
+    open_case("SD-AR2", child="CHILD-AR2")
+
+    def from_ui(data: dict[str, object], attempt: int) -> str:
+        with session_scope() as session:
+            process = get_process(session, ref="SD-AR2", lock=True)
+            set_waiting(session, process=process, key="identification.suitability",
+                        flow_run_id="run-1", input_key=f"identification-suitability-{attempt}")
+            return apply_input(session, process=process, key="identification.suitability",
+                               data=data, channel="ui", flow_run_id="run-1",
+                               input_key=f"identification-suitability-{attempt}").status
+
+    typed = {"held_on": "2026-11-09", "sdq_score": 5, "care_needs_band": "Jamie Rowntree",
+             "care_plan_ratified": True, "discussion_notes": "12 Acacia Avenue"}
+    assert from_ui(typed, 1) == "rejected"
+    markdown = case_markdown("SD-AR2")
+    head = markdown.split("**Waiting for:**")[0]
+    assert "> **Last input refused** (through the ui): care_needs_band: must be one of" in head
+    for secret in ("Jamie", "Rowntree", "Acacia"):
+        assert secret not in markdown
+    assert from_ui(typed | {"care_needs_band": "2.1", "discussion_notes": ""}, 2) == "accepted"
+    assert "Last input refused" not in case_markdown("SD-AR2")

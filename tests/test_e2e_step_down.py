@@ -182,6 +182,14 @@ def test_a_waiting_form_is_completed_through_the_prefect_api_as_the_ui_does(
     description = httpx.get(f"{system.api}/flow_runs/{run_id}/input/"
                             f"{run['state']['state_details']['run_input_keyset']['description']}")
     assert "proceed needs a care plan of fostering ratified by the IRO" in description.json()
+    # The refusal is the run's state message, and the form comes back with what was entered.
+    assert run["state"]["message"].startswith("Last input refused: decision: proceed needs a "
+                                              "care plan of fostering ratified by the IRO")
+    schema = httpx.get(f"{system.api}/flow_runs/{run_id}/input/"
+                       f"{run['state']['state_details']['run_input_keyset']['schema']}").json()
+    assert schema["properties"]["decision"]["default"] == "proceed"
+    assert schema["properties"]["decided_on"]["default"] == "2026-11-16"
+    assert schema["properties"]["decision"]["title"] == "Decision"
     shown = system.ok("case", "show", ref, "--json").json()
     assert (shown["stage"], shown["waiting_for"]) == ("identification",
                                                        "identification.pact_decision")

@@ -1,5 +1,7 @@
 """End to end in a real browser: a practitioner resumes a suspended Step Down flow run from the
-Prefect UI's Resume dialog, the form rendered from the ``Suitability`` JSON schema.
+Prefect UI's Resume dialog, the form rendered from the ``Suitability`` JSON schema. The first
+submission breaks a rule only the flow can check: the refusal is the run's state message, heads
+the form and the case's timeline, and the form comes back filled in with what was typed.
 
 Runs Debian's chromium (``apt-get install chromium``) headless through Python Playwright; no
 browser is downloaded. Without /usr/bin/chromium the test is skipped, except under CI=true where
@@ -14,19 +16,20 @@ Notes on the Prefect 3.8.8 UI (prefect-design), which shaped the selectors below
 - Clicking the dropdown's box opens its options and closes them again at once (the pop-over's
   search box takes focus outside the modal and focus is pulled back). Opening it from the keyboard
   (focus, ArrowDown) keeps it open; the options then have role ``option``.
-- On its SQLite database the Prefect server now and then answers the UI's resume with 503
-  ("database is locked"); the UI does not retry, so the test submits again (at most 3 times).
+- The run's state message is under the run page's **Details** tab, as "State Message", cut at
+  70 characters until "See More" is clicked.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import warnings
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e import System, free_port, system_env
@@ -41,7 +44,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 UI_TIMEOUT_MS = 30_000
-RESUME_ATTEMPTS = 3
+REFUSAL = "discussion_notes: is required when sdq_score is 14 or more (got 16)"
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +117,8 @@ def test_a_practitioner_records_the_suitability_meeting_in_the_prefect_ui(
         expect(picker).to_be_hidden()
         expect(held_on).to_contain_text("Nov 9th, 2026")
 
-        field("SDQ score (0-40)").get_by_role("spinbutton").fill("5")
+        # 16 needs the discussion recorded: a rule of the flow, not of the schema.
+        field("SDQ score (0-40)").get_by_role("spinbutton").fill("16")
 
         band = field("Care needs band")
         band.locator("button.p-select-button__control").focus()
@@ -128,22 +132,59 @@ def test_a_practitioner_records_the_suitability_meeting_in_the_prefect_ui(
         expect(ratified).to_have_attribute("aria-checked", "true")
         page.screenshot(path=SCREENSHOTS / "02-suitability-form.png")
 
-        # 3. Submit: the dialog closes and the flow run picks the input up. On its SQLite
-        # database the Prefect server may answer the resume with 503 ("database is locked":
-        # nothing is stored, and the Prefect client would retry); the UI shows "Oops. Something
-        # went wrong." and keeps the form, so submit again as a practitioner would.
-        for attempt in range(1, RESUME_ATTEMPTS + 1):
+        # 3. Submit: the UI says "resumed", but the flow refuses the input and asks again.
+        def submit() -> None:
             with page.expect_response(f"**/api/flow_runs/{run_id}/resume") as answer:
                 dialog.get_by_role("button", name="Submit").click()
-            if answer.value.status != 503 or attempt == RESUME_ATTEMPTS:
-                break
-            warnings.warn(f"resume attempt {attempt} answered 503 (Prefect on SQLite: database "
-                          "is locked); submitting again", stacklevel=1)
-        assert answer.value.status < 400, f"resume -> {answer.value.status}: {answer.value.text()}"
+            assert answer.value.status < 400, (
+                f"resume -> {answer.value.status}: {answer.value.text()}")
+
+        submit()
+        expect(dialog).to_be_hidden()
+        state = wait_for_state_message(system, run_id, "Last input refused")
+        assert state["message"] == f"Last input refused: {REFUSAL}"
+        timeline = httpx.get(f"{system.api}/artifacts/case-sd-ui-1/latest").json()["data"]
+        assert f"**Last input refused** (through the ui): {REFUSAL}" in timeline
+
+        # 3a. Where the user looks next: the run's state message (Details tab) ...
+        page.reload()
+        expect(page.get_by_text("Suspended", exact=True).first).to_be_visible()
+        page.get_by_role("tab", name="Details").or_(
+            page.get_by_text("Details", exact=True)).first.click()
+        expect(page.get_by_text("State Message").first).to_be_visible()
+        expect(page.get_by_text("Last input refused: discussion_notes: is required").first
+               ).to_be_visible()
+        page.get_by_text("See More").first.click()  # the UI cuts a state message at 70 characters
+        expect(page.get_by_text(f"Last input refused: {REFUSAL}").first).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / "03-refused-state-message.png")
+
+        # ... and the Resume dialog: the reason on top, and every field as it was typed.
+        page.get_by_role("button", name="Resume").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_text("Last input refused:").first).to_be_visible()
+        expect(dialog.get_by_text(REFUSAL).first).to_be_visible()
+        held_on = field("Date of the suitability meeting")
+        expect(held_on).to_contain_text("Nov 9th, 2026")
+        expect(field("SDQ score (0-40)").get_by_role("spinbutton")).to_have_value("16")
+        band = field("Care needs band")
+        expect(band.locator(".p-select-button__value")).to_have_text("2.2")
+        ratified = field("Care plan of fostering ratified by the IRO").get_by_role("switch")
+        expect(ratified).to_have_attribute("aria-checked", "true")
+        page.screenshot(path=SCREENSHOTS / "03-refused-form-prefilled.png")
+
+        # 3b. Add the discussion and submit again: accepted, the run carries on.
+        field("Discussion of the SDQ score (Optional)").get_by_role("textbox").fill(
+            "Needs weighed at the meeting")
+        submit()
         expect(dialog).to_be_hidden()
         system.wait_for_form(REF, "identification.pact_decision")
         page.set_viewport_size({"width": 1400, "height": 1700})  # room for the new log lines
         page.reload()
+        page.get_by_role("tab", name="Logs").or_(  # the page keeps the Details tab open
+            page.get_by_text("Logs", exact=True)).first.click()
+        # (twice: the resumed run replays the refused attempt from the record)
+        expect(page.get_by_text(f"identification.suitability refused for {REF}").first
+               ).to_be_visible()
         expect(page.get_by_text(f"identification.suitability accepted for {REF}")).to_be_visible()
         expect(page.get_by_text("wait for identification.pact_decision").first).to_be_visible()
         page.screenshot(path=SCREENSHOTS / "03-resumed.png")
@@ -171,3 +212,16 @@ def test_a_practitioner_records_the_suitability_meeting_in_the_prefect_ui(
     shown = system.ok("case", "show", REF, "--json").json()
     assert shown["waiting_for"] == "identification.pact_decision"
     assert shown["flow_runs"][0]["flow_run_id"] == run_id
+
+
+def wait_for_state_message(system: System, run_id: str, starts: str,
+                           timeout: float = 120) -> dict[str, Any]:
+    """The run's state once it is suspended again with a message that starts with ``starts``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = httpx.get(f"{system.api}/flow_runs/{run_id}").json()["state"]
+        if state["name"] == "Suspended" and (state.get("message") or "").startswith(starts):
+            return dict(state)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} not suspended with {starts!r}: {state}")
+        time.sleep(1)

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.flow_runs import suspend_flow_run
 from prefect.runtime import flow_run
 
+from stepdown.flows.prompt import prefilled, reason_only, suspend_for_input
 from stepdown.tasks.case import apply_input, mark_waiting, pause_key, recorded_input
 
 MAX_ATTEMPTS = 50
@@ -20,25 +20,30 @@ def await_input(ref: str, key: str, model: type[Any], description: str,
 
     Each attempt has a stable pause key, so a resumed run replays earlier attempts (their input
     is already stored) and only suspends on the first attempt that has none. A rejected input
-    (the UI cannot check the rules that need the case's record) is recorded and asked for again.
+    (the UI cannot check the rules that need the case's record) is recorded and asked for again:
+    the reason on the run's state and atop the form, the refused values as the form's defaults.
     """
     logger = get_run_logger()
     recorded = recorded_input(ref, key)
     if recorded is not None and until(recorded):
         return recorded
     run_id = str(flow_run.get_id())
+    asked, refused = description, {}  # the form as asked: after a refusal, prefilled
+    message: str | None = None  # on the run's state while it waits
     for attempt in range(1, MAX_ATTEMPTS + 1):
         input_key = pause_key(key, attempt)
         mark_waiting(ref, key, run_id, input_key)
-        form = model.with_initial_data(description=description)
-        received = suspend_flow_run(wait_for_input=form, key=input_key)
+        form = prefilled(model, refused, description=asked)
+        received = suspend_for_input(form, key=input_key, message=message)
         data = received.model_dump(mode="json")
         result = apply_input(ref, key, data, run_id, input_key)
         if result["status"] == "accepted":
             logger.info("%s accepted for %s", key, ref)
             if until(data):
                 return data
+            asked, refused, message = description, {}, None
             continue
         logger.warning("%s refused for %s: %s", key, ref, result["error"])
-        description = f"**Last input refused:** {result['error']}\n\n{description}"
+        asked = f"**Last input refused:** {result['error']}\n\n{description}"
+        refused, message = data, f"Last input refused: {reason_only(result['error'])}"
     raise RuntimeError(f"{key}: refused {MAX_ATTEMPTS} times")
