@@ -51,7 +51,10 @@ def test_the_listing_names_every_form_opening_and_completion_with_the_keys_it_co
 def test_every_field_of_every_model_is_listed_with_its_rules_and_help() -> None:
     docs = {d["key"]: d for d in json.loads(forms("--json").output)}
     for spec in STAGE_FORMS.values():
-        assert [f["name"] for f in docs[spec.key]["fields"]] == list(spec.model.model_fields)
+        # every field, in the order the Resume dialog shows them
+        assert [f["name"] for f in docs[spec.key]["fields"]] == list(
+            spec.model.model_json_schema()["properties"])
+        assert set(spec.model.model_fields) == {f["name"] for f in docs[spec.key]["fields"]}
     suitability = {f["name"]: f for f in docs["identification.suitability"]["fields"]}
     assert suitability["sdq_score"] | {"help": ""} == {
         "name": "sdq_score", "type": "integer", "required": True, "ge": 0, "le": 40,
@@ -140,3 +143,13 @@ def test_the_completion_of_a_key_follows_the_policy() -> None:
     assert formdocs.completion_for_key(policy, "support.monthly_review#7") is None
     assert formdocs.completion_for_key(policy, "unplanned_ending.meeting") == (
         "unplanned_ending_meeting")
+
+
+def test_the_resume_dialog_shows_who_submitted_it_last_after_the_forms_own_fields() -> None:
+    from prefect._internal.pydantic.v2_schema import create_v2_schema
+
+    from stepdown.models.forms import COMPLETIONS, STAGE_FORMS
+
+    for model in [spec.model for spec in STAGE_FORMS.values()] + list(COMPLETIONS.values()):
+        fields = list(create_v2_schema(model.__name__, model_base=model)["properties"])
+        assert fields[-1] == "submitted_by" and fields[0] != "submitted_by", (model, fields)

@@ -75,8 +75,11 @@ def prefilled(model: type[R], values: dict[str, Any], *, description: str) -> ty
         fields[name] = (original.annotation, info)
     base = pydantic.create_model(model.__name__, __base__=model, **fields)
     required = [name for name, info in model.model_fields.items() if info.is_required()]
+    extra = model.model_config.get("json_schema_extra")
 
     def still_required(schema: dict[str, Any]) -> None:
+        if callable(extra):  # the form's own (who submitted it, last)
+            extra(schema)  # type: ignore[call-arg]
         # A default makes pydantic call a field optional, and the UI would label it so: a
         # required field stays required, now filled in.
         if required:

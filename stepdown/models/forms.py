@@ -17,8 +17,18 @@ from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
+def _submitted_by_last(schema: dict[str, Any]) -> None:
+    """The form's own fields first in the Resume dialog; who submitted it at the end (pydantic
+    puts a base class's fields first)."""
+    properties = schema.get("properties", {})
+    if "submitted_by" in properties:
+        properties["submitted_by"] = properties.pop("submitted_by")
+
+
 class Form(RunInput):
     """What every form carries besides its fields: who submitted it, for the audit trail."""
+
+    model_config = ConfigDict(json_schema_extra=_submitted_by_last)
 
     submitted_by: str = Field(
         default="",
