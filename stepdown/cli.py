@@ -536,8 +536,11 @@ def case_assign(
     ref: Annotated[str, typer.Argument(help="The process reference.")],
     role: Annotated[str, typer.Argument(help="The role, e.g. social_worker.")],
     email: Annotated[str, typer.Argument(help="The person's email in the staff directory.")],
+    acting: Annotated[str | None, typer.Option(
+        "--acting", help="Why a person of another directory role acts in ROLE (audited).")] = None,
 ) -> None:
-    """Put a person on a process in a role; reminders and escalations then reach them."""
+    """Put a person on a process in a role; reminders and escalations then reach them. The
+    person's directory role must be ROLE, unless --acting gives the reason."""
     from stepdown import orchestration
     from stepdown.db import session_scope
     from stepdown.records import NotFound, get_process, stage_runs
@@ -548,7 +551,7 @@ def case_assign(
     try:
         with session_scope() as session:
             before = team_of_case(session, process=get_process(session, ref=ref))
-            assign(session, ref=ref, role=role, email=email, actor=actor)
+            assign(session, ref=ref, role=role, email=email, actor=actor, acting=acting)
             process = get_process(session, ref=ref)
             team = team_of_case(session, process=process)
             runs = [r.flow_run_id for r in stage_runs(session, process=process) if r.flow_run_id]

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from stepdown import clock
 from stepdown.domain import stability, step_down, unplanned_ending
-from stepdown.domain.case import CaseView, Effects, completion_model
+from stepdown.domain.case import CaseView, Effects, completion_model, early_effects
 from stepdown.models.forms import FLOW_COMPLETIONS, STAGE_FORMS, Done, FormError, FormSpec
 from stepdown.models.tables import Person, Process, Submission
 from stepdown.records import (
@@ -78,7 +78,9 @@ def check(case: CaseView, key: str, data: Any) -> Checked:
     if key not in case.obligations:
         raise NotFound(f"key: {key!r} is not a form or an obligation of {case.ref}")
     done: Done = rules.check_completion(case, key, data, today=today)
-    return Checked(key, None, done, rules.completion_effects(key, done))
+    effects = rules.completion_effects(key, done)
+    effects.early.extend(early_effects(key, case.obligations[key], done))
+    return Checked(key, None, done, effects)
 
 
 def apply_input(session: Session, *, process: Process, key: str, data: Any, channel: str,

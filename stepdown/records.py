@@ -96,6 +96,11 @@ OPENING_FORMS = {
     "unplanned_ending": "unplanned_ending.record",
 }
 
+# Kinds of which a child has at most one open process at a time. A child is on one Step Down
+# journey; placements at risk and placement endings can overlap (one process per request or
+# per ending), so stability and unplanned_ending allow several.
+ONE_AT_A_TIME = frozenset({"step_down"})
+
 
 def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage: str,
                  opened_on: date, actor: str, opening: dict[str, Any],
@@ -104,6 +109,12 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
     ``channel``, by default the actor)."""
     if session.exec(select(Process).where(Process.ref == ref)).first() is not None:
         raise FormError("ref", f"a process {ref!r} already exists")
+    if kind in ONE_AT_A_TIME:
+        other = session.exec(select(Process).where(
+            Process.child_ref == child_ref, Process.kind == kind, Process.status == "open")).first()
+        if other is not None:
+            raise FormError("child", f"{child_ref} already has an open {kind} case {other.ref}: "
+                            f"a child has one {kind} case at a time (close {other.ref} first)")
     process = Process(ref=ref, kind=kind, child_ref=child_ref, stage=stage, opened_on=opened_on,
                       created_at=clock.now())
     session.add(process)
@@ -140,7 +151,8 @@ def case_view(session: Session, *, process: Process) -> CaseView:
         outcome=process.outcome,
         stage_starts={run.stage: run.started_on for run in stage_runs(session, process=process)},
         forms=forms,
-        obligations={o.key: ObligationView(o.key, o.status, o.opened_on, o.completion, o.done_on)
+        obligations={o.key: ObligationView(o.key, o.status, o.opened_on, o.completion, o.done_on,
+                                           o.earliest_on, o.due_on)
                      for o in obligations(session, process=process)},
         waiting_for=process.waiting_for,
         opened_at=opened_at if isinstance(opened_at, datetime) else None,
@@ -250,6 +262,9 @@ def apply_effects(session: Session, *, process: Process, effects: Effects, actor
     for exception in effects.exceptions:
         audit(session, process=process, actor=actor, action="exception.reported",
               exception=exception)
+    for key, earliest, reason in effects.early:  # accepted before its window: say why, on record
+        audit(session, process=process, actor=actor, action="input.early", key=key,
+              earliest=str(earliest), reason=reason)
     runs = {run.stage: run for run in stage_runs(session, process=process)}
     if effects.start_stage:
         stage, on = effects.start_stage

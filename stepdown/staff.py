@@ -116,11 +116,22 @@ def find_person(session: Session, *, email: str) -> Person:
     return person
 
 
-def assign(session: Session, *, ref: str, role: str, email: str, actor: str) -> Assignment:
+def assign(session: Session, *, ref: str, role: str, email: str, actor: str,
+           acting: str | None = None) -> Assignment:
+    """Put a person on a process in ``role``. Their directory role must be that role, unless
+    ``acting`` says why they act in it (kept in the audit trail): reminders and escalations
+    meant for an IRO must not silently go to a social worker."""
     if role not in ROLES:
         raise FormError("role", f"must be one of {', '.join(ROLES)} (got {role!r})")
+    acting = (acting or "").strip() or None
+    if acting is not None and len(acting) > 500:
+        raise FormError("acting", "must be at most 500 characters")
     process = get_process(session, ref=ref, lock=True)
     person = find_person(session, email=email)
+    if person.role != role and acting is None:
+        raise FormError("role", f"{person.email} is a {person.role} in the staff directory, not "
+                        f"a {role}: an assignment must match the directory role, or give "
+                        "--acting REASON")
     row = session.exec(select(Assignment).where(Assignment.process_id == process.id,
                                                 Assignment.role == role)).first()
     previous = row.person_id if row else None
@@ -131,6 +142,9 @@ def assign(session: Session, *, ref: str, role: str, email: str, actor: str) -> 
     session.add(row)
     audit(session, process=process, actor=actor, action="role.assigned", role=role,
           person=person.email, previous=previous)
+    if person.role != role:
+        audit(session, process=process, actor=actor, action="role.acting", role=role,
+              person=person.email, directory_role=person.role, reason=acting)
     session.flush()
     return row
 

@@ -76,7 +76,8 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "support.monthly_review#1": ("2027-06-17", None),  # (V + 42 = 05-17) + 1 month
     "support.monthly_review#2": ("2027-07-16", None),  # Sat 07-17 -> Fri
     "support.monthly_review#5": ("2027-10-15", None),  # Sun 10-17 -> Fri
-    "support.monthly_review#6": ("2027-11-17", None),
+    # the final review decides the case: not before the previous review's due date (policy)
+    "support.monthly_review#6": ("2027-11-17", "2027-10-15"),
     "support.scayt_review": ("2027-10-05", None),  # V + 6 months
 }
 

@@ -162,14 +162,18 @@ def test_the_audit_trail_is_append_only(db_url: str, today: str) -> None:
 
 def test_every_form_is_kept_as_submitted_with_its_channel(db_url: str, today: str) -> None:
     open_case("SD-8")
-    submit("SD-8", "identification.suitability", {**SUITABILITY, "sdq_score": "9"})
+    # Types are strict (a "9" for a number is refused: tests/test_input_rules.py), so what
+    # differs between the submission and its validated values is the defaults filled in.
+    submit("SD-8", "identification.suitability", {**SUITABILITY, "sdq_score": 9})
     with get_engine().connect() as conn:
         rows = conn.execute(sa.text(
-            "SELECT form, data, channel, status FROM submission ORDER BY id")).all()
-    form, data, channel, status = rows[-1]
+            "SELECT form, data, \"values\", channel, status FROM submission ORDER BY id")).all()
+    form, data, values, channel, status = rows[-1]
     data = data if isinstance(data, dict) else __import__("json").loads(data)
+    values = values if isinstance(values, dict) else __import__("json").loads(values)
     assert (form, channel, status) == ("identification.suitability", "cli", "accepted")
-    assert data["sdq_score"] == "9"  # as submitted, not as coerced
+    assert data == {**SUITABILITY, "sdq_score": 9}  # as submitted, not as validated
+    assert "discussion_notes" not in data and values["discussion_notes"] == ""
 
 
 def test_a_local_authority_policy_file_changes_the_timescales(

@@ -1,6 +1,7 @@
 """What every process shares: a read-only view of a case, the effects of an input, and the
 rules every obligation's completion follows (open case, open obligation, a date not before the
-obligation opened and not in the future)."""
+obligation opened, not before its earliest date unless the form says why, not in the
+future)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ class ObligationView:
     opened_on: date
     completion: str | None
     done_on: date | None = None
+    earliest_on: date | None = None
+    due_on: date | None = None
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Effects:
     start_stage: tuple[str, date] | None = None
     close: tuple[str, date] | None = None
     exceptions: list[str] = field(default_factory=list)  # accepted, but reported
+    early: list[tuple[str, date, str]] = field(default_factory=list)  # (key, earliest, reason)
 
 
 def check_date(name: str, value: date, *, not_before: date | None, what: str, today: date) -> None:
@@ -106,6 +110,28 @@ def check_completion(case: CaseView, key: str, data: Any, *, today: date) -> Don
 def check_done_on(key: str, obligation: ObligationView, form: Done, *, today: date) -> None:
     check_date("done_on", form.done_on, not_before=obligation.opened_on,
                what=f"{key} opened", today=today)
+    check_not_early(key, obligation, form)
+
+
+def early_reason(form: Done) -> str:
+    return (form.early_reason or "").strip()
+
+
+def check_not_early(key: str, obligation: ObligationView, form: Done) -> None:
+    """Not before the obligation's earliest date, unless the form says why: a review held
+    before its window, or an outcome that closes the case months early, cannot be taken back."""
+    earliest = obligation.earliest_on
+    if earliest is not None and form.done_on < earliest and not early_reason(form):
+        raise FormError("done_on", f"{form.done_on} is before the earliest date of {key} "
+                        f"({earliest}); give early_reason to record it early")
+
+
+def early_effects(key: str, obligation: ObligationView, form: Done) -> list[tuple[str, date, str]]:
+    """The audit note of a completion accepted before its earliest date (with its reason)."""
+    earliest = obligation.earliest_on
+    if earliest is not None and form.done_on < earliest:
+        return [(key, earliest, early_reason(form))]
+    return []
 
 
 def completion_effects(key: str, form: Done) -> Effects:

@@ -184,6 +184,7 @@ class _Planner:
         total = rule.count or _MAX_OCCURRENCES
         first = rule.first_offset or rule.every
         k = 1
+        previous_due: date | datetime = base
         while k <= total:
             key = rule.key if (k == 1 and not rule.number_first) else f"{rule.key}#{k}"
             due = shift(base, _nth(first, rule.every, k))
@@ -191,7 +192,10 @@ class _Planner:
                 return
             last = rule.count is not None and k == total
             opened = self.anchor(rule.start.anchor) or base
-            self.emit(rule, key, opened, due, completion=rule.completion_last if last else None)
+            earliest = previous_due if last and rule.earliest_last == "previous_due" else None
+            planned = self.emit(rule, key, opened, due, earliest,
+                                completion=rule.completion_last if last else None)
+            previous_due = planned.due_at or planned.due_on or due
             done = self.facts.done.get(key)
             if (last and done and rule.extend_field and rule.extend_count
                     and str(done.data.get(rule.extend_field)) == rule.extend_value):

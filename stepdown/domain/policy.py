@@ -109,6 +109,7 @@ class Rule:
     until: Anchor | None = None
     number_first: bool = True
     completion_last: str | None = None
+    earliest_last: str | None = None  # "previous_due": the last is not held before the one before
     extend_field: str | None = None
     extend_value: str | None = None
     extend_count: int | None = None
@@ -153,7 +154,7 @@ _ALLOWED = {
              "or_earlier"},
     "chain": {"first", "every"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
-               "extend_field", "extend_value", "extend_count"},
+               "earliest_last", "extend_field", "extend_value", "extend_count"},
     "extension": {"after", "field", "value", "weeks_field", "completion"},
     "actions": {"after", "list_field"},
 }
@@ -205,12 +206,15 @@ def _rule(raw: dict[str, Any], index: int) -> Rule:
                 raise PolicyError(f"{where}: a series needs 'start' and 'every'")
             if ("count" in raw) == ("until" in raw):
                 raise PolicyError(f"{where}: a series needs exactly one of 'count' and 'until'")
+            if raw.get("earliest_last", "previous_due") != "previous_due":
+                raise PolicyError(f"{where}: earliest_last must be 'previous_due'")
             return Rule(
                 **common, start=expr("start"), every=dur("every"), first_offset=dur("first"),
                 count=raw.get("count"),
                 until=Anchor.parse(raw["until"], stage=stage) if "until" in raw else None,
                 number_first=bool(raw.get("number_first", True)),
-                completion_last=raw.get("completion_last"), extend_field=raw.get("extend_field"),
+                completion_last=raw.get("completion_last"), earliest_last=raw.get("earliest_last"),
+                extend_field=raw.get("extend_field"),
                 extend_value=raw.get("extend_value"), extend_count=raw.get("extend_count"),
             )
         for name in ("after", "field", "value", "weeks_field"):

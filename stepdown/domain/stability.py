@@ -37,6 +37,7 @@ def check_completion(case: CaseView, key: str, data: Any, *, today: date) -> Don
     requested = case.opened_at.astimezone(LONDON)
     check_date("done_on", form.done_on, not_before=requested.date(),
                what=f"the meeting was requested ({requested:%Y-%m-%d %H:%M})", today=today)
+    common.check_not_early(key, case.obligations[key], form)
     if form.outcome == "urgent_move" and not form.safeguarding_concern:
         raise FormError("safeguarding_concern", "an urgent move needs an immediate safeguarding "
                         "concern (Placement Stability guidance): it must be true for outcome "

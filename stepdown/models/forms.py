@@ -9,6 +9,7 @@ Rules that need the case's record (dates within the stage, a ratified care plan)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -139,6 +140,14 @@ class Done(Form):
     done_on: date = Field(
         title="Date done",
         description="The day it happened. Not before the obligation opened, not in the future.",
+    )
+    early_reason: str | None = Field(
+        default=None,
+        max_length=500,
+        title="Why before its earliest date (only if early)",
+        description="Needed only when the date done is before the earliest date on the timeline: "
+        "say why it could not wait. It is kept in the audit trail. Refer to the child by their "
+        "case reference only: no names.",
     )
 
 
@@ -364,15 +373,34 @@ def _rule_text(error: dict[str, Any]) -> str:
         return "must be an email address in the staff directory, or empty"  # no echo: a name
     if kind.startswith("bool"):
         return f"must be true or false (got {given!r})"
+    if kind == "string_type":
+        return f"must be text (got {given!r})"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
     return str(error.get("msg", "is not valid")).rstrip(".")
 
 
+def _as_json(value: Any) -> str:
+    if isinstance(value, date):  # a caller in Python may hand a date: it is exact, so keep it
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def parse_form(model: type[RunInput], data: Any) -> RunInput:
-    """The form's data as its model, or a one-line :class:`FormError`."""
+    """The form's data as its model, or a one-line :class:`FormError`.
+
+    Strict, as JSON: a bool is true or false (not "yes"), a number is a number (not "16"), a
+    date is a "YYYY-MM-DD" string (not a timestamp). A wrong guess at a type would otherwise be
+    recorded as a fact, and some inputs (an outcome that closes a case) cannot be taken back.
+    """
     if not isinstance(data, dict):
         raise FormError("data", "must be a JSON object of the form's fields")
     try:
-        return model.model_validate(data)
+        text = json.dumps(data, default=_as_json)
+    except (TypeError, ValueError) as exc:
+        raise FormError("data", f"must be JSON values only ({exc})") from None
+    try:
+        return model.model_validate_json(text, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "data"
