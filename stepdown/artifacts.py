@@ -80,8 +80,16 @@ def case_markdown(ref: str, *, as_of: date | None = None) -> str:
 
 
 def publish_case(ref: str) -> None:
-    """Create the next version of the case's Markdown artifact."""
+    """Create the next version of the case's Markdown artifact: within a flow run, attached to
+    it; from the command line, through the API (see orchestration.create_artifact)."""
     from prefect.artifacts import create_markdown_artifact
+    from prefect.context import FlowRunContext, TaskRunContext
 
-    create_markdown_artifact(key=artifact_key(ref), markdown=case_markdown(ref),
-                             description=f"Timeline of {ref}")
+    markdown, description = case_markdown(ref), f"Timeline of {ref}"
+    if FlowRunContext.get() is None and TaskRunContext.get() is None:
+        from stepdown.orchestration import create_artifact
+
+        create_artifact(key=artifact_key(ref), type="markdown", data=markdown,
+                        description=description)
+        return
+    create_markdown_artifact(key=artifact_key(ref), markdown=markdown, description=description)

@@ -25,6 +25,40 @@ def ui_url(flow_run_id: str | None = None) -> str:
     return f"{base}/runs/flow-run/{flow_run_id}" if flow_run_id else base
 
 
+def unreachable(exc: BaseException, what: str = "the Prefect server") -> str:
+    """The one line a command prints when Prefect does not answer."""
+    return (f"cannot reach {what} at {api_url()} ({type(exc).__name__}): is `stepdown serve` "
+            "running and PREFECT_API_URL set?")
+
+
+def ping() -> None:
+    """Fail with the one-line message unless the server answers its health check."""
+    import httpx
+
+    try:
+        with httpx.Client(timeout=10, auth=_api_auth()) as client:
+            client.get(f"{api_url().rstrip('/')}/health").raise_for_status()
+    except httpx.HTTPError as exc:
+        raise OrchestrationError(unreachable(exc)) from None
+
+
+def create_artifact(*, key: str, type: str, data: Any, description: str) -> None:  # noqa: A002
+    """Create the next version of an artifact through the REST API.
+
+    For the command line, outside any flow run: Prefect's ``create_*_artifact`` helpers warn
+    there that this is deprecated (FutureWarning), and its client emits an event whose
+    background worker a short-lived command then waits for and logs about."""
+    import httpx
+
+    try:
+        with httpx.Client(timeout=10, auth=_api_auth()) as client:
+            client.post(f"{api_url().rstrip('/')}/artifacts/", json={
+                "key": key, "type": type, "data": data, "description": description,
+            }).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise OrchestrationError(unreachable(exc)) from None
+
+
 def _client() -> Any:
     from prefect.client.orchestration import get_client
 
@@ -57,8 +91,11 @@ def start_run(deployment: str, *, ref: str, stage: str, tags: list[str]) -> str:
 
 def run_state(flow_run_id: str) -> tuple[str, str]:
     """(state type, state name) of a flow run, e.g. ('PAUSED', 'Suspended')."""
-    with _client() as client:
-        state = client.read_flow_run(UUID(flow_run_id)).state
+    try:
+        with _client() as client:
+            state = client.read_flow_run(UUID(flow_run_id)).state
+    except Exception as exc:  # noqa: BLE001 - unreachable, or the run is not on this server
+        raise OrchestrationError(unreachable(exc, f"flow run {flow_run_id}")) from None
     if state is None:
         return ("UNKNOWN", "Unknown")
     return (state.type.value, state.name or state.type.value.title())
