@@ -120,12 +120,13 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 def _publish(ref: str) -> None:
     """Refresh the case's timeline artifact in the Prefect UI (the record is already right)."""
     from stepdown.artifacts import publish_case
-    from stepdown.orchestration import OrchestrationError
+    from stepdown.orchestration import OrchestrationError, Unreachable
 
     try:
         publish_case(ref)
     except Exception as exc:  # noqa: BLE001
-        why = "server unreachable" if isinstance(exc, OrchestrationError) else type(exc).__name__
+        why = ("server unreachable" if isinstance(exc, Unreachable) else str(exc)
+               if isinstance(exc, OrchestrationError) else type(exc).__name__)
         typer.echo(f"warning: the timeline of {ref} in the Prefect UI was not refreshed "
                    f"({why})", err=True)
 
@@ -321,8 +322,10 @@ def _show(ref: str) -> dict[str, Any]:
         if reachable:
             try:
                 state = orchestration.run_state(run.flow_run_id)[1]
-            except orchestration.OrchestrationError:
+            except orchestration.Unreachable:
                 reachable = False
+            except orchestration.OrchestrationError as exc:
+                state = f"unknown ({exc})"
         flow_runs.append({"stage": run.stage, "name": f"{ref}-{run.stage}",
                           "flow_run_id": run.flow_run_id, "state": state,
                           "started_on": str(run.started_on),

@@ -16,6 +16,10 @@ class OrchestrationError(RuntimeError):
     """Prefect could not be reached or refused what was asked."""
 
 
+class Unreachable(OrchestrationError):
+    """Prefect did not answer at all."""
+
+
 def api_url() -> str:
     return os.environ.get("PREFECT_API_URL", DEFAULT_API_URL)
 
@@ -38,8 +42,11 @@ def ping() -> None:
     try:
         with httpx.Client(timeout=10, auth=_api_auth()) as client:
             client.get(f"{api_url().rstrip('/')}/health").raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise OrchestrationError(f"the Prefect server at {api_url()} answered "
+                                 f"{exc.response.status_code}") from None
     except httpx.HTTPError as exc:
-        raise OrchestrationError(unreachable(exc)) from None
+        raise Unreachable(unreachable(exc)) from None
 
 
 def create_artifact(*, key: str, type: str, data: Any, description: str) -> None:  # noqa: A002
@@ -55,8 +62,10 @@ def create_artifact(*, key: str, type: str, data: Any, description: str) -> None
             client.post(f"{api_url().rstrip('/')}/artifacts/", json={
                 "key": key, "type": type, "data": data, "description": description,
             }).raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise OrchestrationError(f"the server answered {exc.response.status_code}") from None
     except httpx.HTTPError as exc:
-        raise OrchestrationError(unreachable(exc)) from None
+        raise Unreachable(unreachable(exc)) from None
 
 
 def _client() -> Any:
@@ -91,11 +100,15 @@ def start_run(deployment: str, *, ref: str, stage: str, tags: list[str]) -> str:
 
 def run_state(flow_run_id: str) -> tuple[str, str]:
     """(state type, state name) of a flow run, e.g. ('PAUSED', 'Suspended')."""
+    import httpx
+
     try:
         with _client() as client:
             state = client.read_flow_run(UUID(flow_run_id)).state
-    except Exception as exc:  # noqa: BLE001 - unreachable, or the run is not on this server
-        raise OrchestrationError(unreachable(exc, f"flow run {flow_run_id}")) from None
+    except (httpx.TransportError, RuntimeError) as exc:  # Prefect: "Failed to reach API"
+        raise Unreachable(unreachable(exc, f"flow run {flow_run_id}")) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. the run is not on this server
+        raise OrchestrationError(f"flow run {flow_run_id}: {type(exc).__name__}") from None
     if state is None:
         return ("UNKNOWN", "Unknown")
     return (state.type.value, state.name or state.type.value.title())
