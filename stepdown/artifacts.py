@@ -95,14 +95,46 @@ def case_markdown(ref: str, *, as_of: date | None = None) -> str:
     return "\n".join(out)
 
 
+def _in_a_run() -> bool:
+    from prefect.context import FlowRunContext, TaskRunContext
+
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+def publish_markdown(*, key: str, markdown: str, description: str) -> None:
+    """The next version of a Markdown artifact: within a flow run, attached to it; from the
+    command line, through the API (see orchestration.create_artifact)."""
+    if not _in_a_run():
+        from stepdown.orchestration import create_artifact
+
+        create_artifact(key=key, type="markdown", data=markdown, description=description)
+        return
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(key=key, markdown=markdown, description=description)
+
+
+def publish_table(*, key: str, table: list[dict[str, Any]], description: str) -> None:
+    """The next version of a table artifact, as :func:`publish_markdown` publishes."""
+    if not _in_a_run():
+        import json
+
+        from stepdown.orchestration import create_artifact
+
+        create_artifact(key=key, type="table", data=json.dumps(table, default=str),
+                        description=description)
+        return
+    from prefect.artifacts import create_table_artifact
+
+    create_table_artifact(key=key, table=table, description=description)
+
+
 def publish_case(ref: str, *, worklist: bool = True) -> None:
     """Create the next version of the case's Markdown artifact, and refresh its team's
     worklist (unless the caller refreshes every team's at once, as the sweep does)."""
-    from prefect.artifacts import create_markdown_artifact
-
     from stepdown.worklist import refresh_for_case
 
-    create_markdown_artifact(key=artifact_key(ref), markdown=case_markdown(ref),
-                             description=f"Timeline of {ref}")
+    publish_markdown(key=artifact_key(ref), markdown=case_markdown(ref),
+                     description=f"Timeline of {ref}")
     if worklist:
         refresh_for_case(ref)

@@ -62,12 +62,19 @@ _as: dict[str, str | None] = {"email": None}
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     as_: Annotated[str | None, typer.Option(
         "--as", envvar="STEPDOWN_ACTOR", metavar="EMAIL",
         help="Who is making the change: your email in the staff directory, recorded as the "
         "actor in the audit trail (default: the channel, cli). Or set STEPDOWN_ACTOR.")] = None,
 ) -> None:
     _as["email"] = as_ or None
+    # A command answers in its own lines. Prefect's console handler would add its flow-run log
+    # lines and its background workers' warnings ("EventsWorker - Still processing items") to
+    # them. Flow runs still log to the API, where the UI shows them; `serve` keeps its console.
+    # Prefect configures its logging lazily, from the environment, on first use.
+    if ctx.invoked_subcommand != "serve":
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _actor(*, directory: bool = True, email: str | None = None,
@@ -146,12 +153,15 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 def _publish(ref: str) -> None:
     """Refresh the case's timeline artifact in the Prefect UI (the record is already right)."""
     from stepdown.artifacts import publish_case
+    from stepdown.orchestration import OrchestrationError, Unreachable
 
     try:
         publish_case(ref)
     except Exception as exc:  # noqa: BLE001
+        why = ("server unreachable" if isinstance(exc, Unreachable) else str(exc)
+               if isinstance(exc, OrchestrationError) else type(exc).__name__)
         typer.echo(f"warning: the timeline of {ref} in the Prefect UI was not refreshed "
-                   f"({type(exc).__name__})", err=True)
+                   f"({why})", err=True)
 
 
 def _open(*, kind: str, ref: str, child: str, stage: str, opened_on: date,
@@ -310,6 +320,7 @@ def report_breakdowns(
         _print_json(report)
         return
     typer.echo(f"Placement breakdowns, {report['month']} (as of {report['as_of']})")
+    typer.echo(f"  {'measure':45} {'value':>5}")
     for row in table_rows(report):
         typer.echo(f"  {row['measure']:45} {row['value']:>5}")
     for action in report["overdue_actions"]["actions"]:
@@ -333,25 +344,31 @@ def _show(ref: str) -> dict[str, Any]:
     from stepdown import orchestration
     from stepdown.db import session_scope
     from stepdown.records import get_process, stage_runs, timeline
+    from stepdown.staff import assigned_people
 
     _load(ref)
     with session_scope() as session:
         process = get_process(session, ref=ref)
         runs = stage_runs(session, process=process)
         items = timeline(session, process=process, as_of=clock.today())
-    flow_runs = []
+        people = assigned_people(session, process=process)
+    flow_runs, reachable = [], True
     for run in runs:
-        state = None
-        if run.flow_run_id:
+        if not run.flow_run_id:  # a stage recorded without a run of its own: nothing to show
+            continue
+        state = "unknown (server unreachable)"  # the record still shows
+        if reachable:
             try:
                 state = orchestration.run_state(run.flow_run_id)[1]
-            except Exception:  # noqa: BLE001 - the server may be down; the record still shows
-                state = "unknown (server unreachable)"
+            except orchestration.Unreachable:
+                reachable = False
+            except orchestration.OrchestrationError as exc:
+                state = f"unknown ({exc})"
         flow_runs.append({"stage": run.stage, "name": f"{ref}-{run.stage}",
                           "flow_run_id": run.flow_run_id, "state": state,
                           "started_on": str(run.started_on),
                           "ended_on": str(run.ended_on) if run.ended_on else None,
-                          "url": orchestration.ui_url(run.flow_run_id) if state else None})
+                          "url": orchestration.ui_url(run.flow_run_id)})
     with session_scope() as session:
         from stepdown.corrections import pending_restart
 
@@ -364,6 +381,7 @@ def _show(ref: str) -> dict[str, Any]:
         "opened_on": str(process.opened_on),
         "closed_on": str(process.closed_on) if process.closed_on else None,
         "waiting_for": process.waiting_for,
+        "assigned": people,
         "overdue": [i for i in open_items if i["status"] in ("overdue", "escalated")],
         "next_due": [i for i in open_items if i["status"] == "pending" and i["due"]][:10],
         "open_checklist": [i["key"] for i in open_items if i["due"] is None],
@@ -385,13 +403,19 @@ def case_show(
     typer.echo(f"{shown['ref']}  {shown['process']}  child {shown['child']}")
     typer.echo(f"  stage: {shown['stage']}   status: {status}   opened {shown['opened_on']}")
     typer.echo(f"  waiting for: {shown['waiting_for'] or '-'}")
-    for label, items in (("overdue", shown["overdue"]), ("next due", shown["next_due"])):
-        for item in items:
-            typer.echo(f"  {label:9} {item['due'] or '':25} {item['key']:34} {item['owner']}")
+    typer.echo("  assigned: " + (", ".join(f"{role} {email}" for role, email
+                                           in shown["assigned"].items()) or "nobody"))
+    listed = [(label, item) for label, items in (("overdue", shown["overdue"]),
+                                                 ("next due", shown["next_due"]))
+              for item in items]
+    if listed:
+        typer.echo(f"  {'':9} {'due':25} {'obligation':34} owner")
+    for label, item in listed:
+        typer.echo(f"  {label:9} {item['due'] or '':25} {item['key']:34} {item['owner']}")
     if shown["open_checklist"]:
         typer.echo(f"  checklist open: {', '.join(shown['open_checklist'])}")
     for run in shown["flow_runs"]:
-        typer.echo(f"  flow run {run['name']}: {run['state']}  {run['url'] or ''}")
+        typer.echo(f"  flow run {run['name']}: {run['state']}  {run['url']}")
     if shown["restart_pending"]:
         typer.echo(f"  flow run not restarted after {shown['restart_pending']} was corrected: "
                    f"repeat `stepdown correct {ref} {shown['restart_pending']}`")
@@ -415,6 +439,7 @@ def case_timeline(
     if as_json:
         _print_json(items)
         return
+    typer.echo(f"{'status':10} {'due (earliest..due)':36} {'obligation':36} {'owner':26} done")
     for item in items:
         window = f"{item['earliest']}.." if item["earliest"] else ""
         typer.echo(f"{item['status']:10} {window + (item['due'] or '-'):36} {item['key']:36} "
@@ -555,8 +580,12 @@ def case_assign(
             process = get_process(session, ref=ref)
             team = team_of_case(session, process=process)
             runs = [r.flow_run_id for r in stage_runs(session, process=process) if r.flow_run_id]
+            if role == "social_worker" and team and runs:
+                orchestration.ping()  # the runs are tagged below: unreachable, nothing changes
     except (FormError, NotFound) as exc:
         fail(str(exc))
+    except orchestration.OrchestrationError as exc:
+        fail(str(exc), FAILURE)
     typer.echo(f"{ref}: {role} is {email.lower()}")
     refresh_for_case(ref, also=(before,))  # who owns what changed; the team may have too
     if role == "social_worker" and team:
@@ -570,10 +599,24 @@ def case_assign(
 @app.command("sweep")
 def sweep_command(
     as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="Sweep as of this day (default: now).")] = None,
+        "--as-of", help="Sweep as of this day, today or earlier (default: now).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Rehearse: print what would be sent; write and send nothing.")] = False,
 ) -> None:
     """Run the sweep flow now: fire due reminders and escalations, deliver the outbox."""
+    from stepdown import orchestration
+
     day = _date("as-of", as_of)
+    if dry_run:
+        _rehearse(day)
+        return
+    if day is not None and day > clock.today():
+        fail(f"as-of: {day} is in the future (today is {clock.today()}): a sweep would "
+             f"escalate and send now; rehearse it with --as-of {day} --dry-run")
+    try:
+        orchestration.ping()
+    except orchestration.OrchestrationError as exc:
+        fail(str(exc), FAILURE)
     from stepdown.flows.sweep import sweep
 
     result = sweep(as_of=str(day) if day else None)
@@ -582,7 +625,25 @@ def sweep_command(
         return
     typer.echo(f"sweep {result['as_of']}: {result['rungs']} rungs fired, {result['escalated']} "
                f"escalated; {result['sent']} sent, {result['retrying']} to retry, "
-               f"{result['failed']} failed")
+               f"{result['failed']} failed{result.get('why', '')}")
+
+
+def _rehearse(day: date | None) -> None:
+    """`sweep --dry-run`: the sweep's write in a rolled-back transaction; nothing is sent."""
+    from stepdown.domain.calendar import is_working_day
+    from stepdown.notifications.rehearsal import rehearse
+
+    as_of = day or clock.today()
+    if day is None and not is_working_day(as_of):
+        typer.echo(f"sweep {as_of} (dry run): would skip (not a working day)")
+        return
+    shown = rehearse(as_of=as_of, explicit_day=day is not None)
+    typer.echo(f"{'channel':7} {'to':32} subject")
+    for message in shown.messages:
+        typer.echo(f"{message['channel']:7} {message['to']:32} {message['subject']}"
+                   + ("" if message["new"] else "  (already in the outbox)"))
+    typer.echo(f"sweep {as_of} (dry run, nothing written or sent): {shown.rungs} rungs would "
+               f"fire, {shown.escalated} escalated; {len(shown.messages)} messages would be sent")
 
 
 @app.command("outbox")
@@ -611,8 +672,9 @@ def outbox_command(
     if as_json:
         _print_json(rows)
         return
+    typer.echo(f"{'id':>6} {'status':8} {'channel':7} {'to':32} subject")
     for row in rows:
-        typer.echo(f"{row['id']:6} {row['status']:8} {row['channel']:6} {row['to']:32} "
+        typer.echo(f"{row['id']:6} {row['status']:8} {row['channel']:7} {row['to']:32} "
                    f"{row['subject']}")
 
 
@@ -657,6 +719,7 @@ def input_(
         _publish(ref)
     else:
         try:
+            orchestration.ping()  # before waiting for the run to be ready for it
             _hand_to_flow(ref, key, payload, checked.data)
         except orchestration.OrchestrationError as exc:
             fail(str(exc), FAILURE)
@@ -821,10 +884,18 @@ def forms_command(
 
 
 def main() -> None:
+    import httpx
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except (httpx.TransportError, ConnectionError) as exc:
+        # A safety net: each command says which server it could not reach before this.
+        from stepdown.orchestration import unreachable
+
+        typer.echo(f"error: {unreachable(exc)}", err=True)
+        sys.exit(FAILURE)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ class OrchestrationError(RuntimeError):
     """Prefect could not be reached or refused what was asked."""
 
 
+class Unreachable(OrchestrationError):
+    """Prefect did not answer at all."""
+
+
 def api_url() -> str:
     return os.environ.get("PREFECT_API_URL", DEFAULT_API_URL)
 
@@ -23,6 +27,45 @@ def api_url() -> str:
 def ui_url(flow_run_id: str | None = None) -> str:
     base = api_url().rstrip("/").removesuffix("/api")
     return f"{base}/runs/flow-run/{flow_run_id}" if flow_run_id else base
+
+
+def unreachable(exc: BaseException, what: str = "the Prefect server") -> str:
+    """The one line a command prints when Prefect does not answer."""
+    return (f"cannot reach {what} at {api_url()} ({type(exc).__name__}): is `stepdown serve` "
+            "running and PREFECT_API_URL set?")
+
+
+def ping() -> None:
+    """Fail with the one-line message unless the server answers its health check."""
+    import httpx
+
+    try:
+        with httpx.Client(timeout=10, auth=_api_auth()) as client:
+            client.get(f"{api_url().rstrip('/')}/health").raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise OrchestrationError(f"the Prefect server at {api_url()} answered "
+                                 f"{exc.response.status_code}") from None
+    except httpx.HTTPError as exc:
+        raise Unreachable(unreachable(exc)) from None
+
+
+def create_artifact(*, key: str, type: str, data: Any, description: str) -> None:  # noqa: A002
+    """Create the next version of an artifact through the REST API.
+
+    For the command line, outside any flow run: Prefect's ``create_*_artifact`` helpers warn
+    there that this is deprecated (FutureWarning), and its client emits an event whose
+    background worker a short-lived command then waits for and logs about."""
+    import httpx
+
+    try:
+        with httpx.Client(timeout=10, auth=_api_auth()) as client:
+            client.post(f"{api_url().rstrip('/')}/artifacts/", json={
+                "key": key, "type": type, "data": data, "description": description,
+            }).raise_for_status()
+    except httpx.HTTPStatusError as exc:
+        raise OrchestrationError(f"the server answered {exc.response.status_code}") from None
+    except httpx.HTTPError as exc:
+        raise Unreachable(unreachable(exc)) from None
 
 
 def _client() -> Any:
@@ -58,8 +101,15 @@ def start_run(deployment: str, *, ref: str, stage: str, tags: list[str],
 
 def run_state(flow_run_id: str) -> tuple[str, str]:
     """(state type, state name) of a flow run, e.g. ('PAUSED', 'Suspended')."""
-    with _client() as client:
-        state = client.read_flow_run(UUID(flow_run_id)).state
+    import httpx
+
+    try:
+        with _client() as client:
+            state = client.read_flow_run(UUID(flow_run_id)).state
+    except (httpx.TransportError, RuntimeError) as exc:  # Prefect: "Failed to reach API"
+        raise Unreachable(unreachable(exc, f"flow run {flow_run_id}")) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. the run is not on this server
+        raise OrchestrationError(f"flow run {flow_run_id}: {type(exc).__name__}") from None
     if state is None:
         return ("UNKNOWN", "Unknown")
     return (state.type.value, state.name or state.type.value.title())

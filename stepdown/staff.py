@@ -230,3 +230,11 @@ class Directory:
 
     def team_of(self, person: Person) -> Team | None:
         return self.teams.get(person.team_id)
+
+
+def assigned_people(session: Session, *, process: Process) -> dict[str, str]:
+    """Who holds each role on the process: role -> email, by role."""
+    query = (select(Assignment.role, Person.email)
+             .join(Person, col(Person.id) == col(Assignment.person_id))
+             .where(Assignment.process_id == process.id).order_by(col(Assignment.role)))
+    return dict(session.exec(query).all())

@@ -164,10 +164,10 @@ def artifact_table(items: list[Item]) -> list[dict[str, str]]:
 
 
 def _create(team: str | None, items: list[Item], as_of: date) -> None:
-    from prefect.artifacts import create_table_artifact
+    from stepdown.artifacts import publish_table
 
     counts = ", ".join(f"{sum(i.status == s for i in items)} {s}" for s in STATUSES)
-    create_table_artifact(
+    publish_table(
         key=artifact_key(team), table=artifact_table(items),
         description=(f"Worklist of team {team or '(no team: no social worker assigned)'} as of "
                      f"{as_of}: {counts}. Refreshed whenever a record of the team's cases "

@@ -103,3 +103,47 @@ def test_the_sweep_from_the_command_line(running: tuple[System, SMTPSink, HTTPSS
     assert deployment["name"] == "stepdown"
     hourly = httpx.get(f"{system.api}/deployments/name/sweep/hourly").json()
     assert hourly["parameters"] == {"hourly": True}
+
+
+def test_commands_print_no_warnings_and_a_sweep_that_cannot_deliver_says_why(
+    running: tuple[System, SMTPSink, HTTPSSink, Path],
+) -> None:
+    system, smtp, _https, home = running
+    staff = home / "staff.csv"
+    staff.write_text(STAFF)
+    system.ok("staff", "import", str(staff))
+    quiet = [system.ok("case", "open", "SD-S2", "--child", "CH-S2", "--identified", "2026-11-02"),
+             system.ok("input", "SD-S2", "identification.suitability", "--data", json.dumps({
+                 "held_on": "2026-11-09", "sdq_score": 4, "care_needs_band": "2.1",
+                 "care_plan_ratified": True})),
+             system.ok("input", "SD-S2", "identification.pact_decision", "--data",
+                       '{"decided_on": "2026-12-10", "decision": "proceed"}'),
+             system.ok("case", "assign", "SD-S2", "social_worker", "sw@la.example"),
+             # recorded directly: the command line publishes the case's timeline itself
+             system.ok("input", "SD-S2", "identification.child_views", "--data",
+                       '{"done_on": "2026-11-09"}'),
+             system.ok("case", "show", "SD-S2")]
+    for result in quiet:  # no FutureWarning, no Prefect log lines, no "EventsWorker"
+        assert result.stderr == "", result.stderr
+    assert "  assigned: social_worker sw@la.example" in quiet[-1].stdout
+    case = httpx.post(f"{system.api}/artifacts/latest/filter", json={
+        "artifacts": {"key": {"any_": ["case-sd-s2"]}}}).json()
+    assert "`identification.child_views`" in case[0]["data"]  # in the Done table
+
+    sent_before = len(smtp.messages)
+    swept = system.cli("sweep", "--as-of", "2026-12-29", env={"STEPDOWN_EMAIL_URL": ""})
+    assert (swept.code, swept.stderr) == (0, "")
+    assert swept.stdout.strip().endswith(
+        "0 sent, 1 to retry, 0 failed (1 email: STEPDOWN_EMAIL_URL is not set)"), swept.stdout
+    assert len(smtp.messages) == sent_before
+    artifact = httpx.post(f"{system.api}/artifacts/filter", json={
+        "artifacts": {"key": {"any_": ["sweep-2026-12-29"]}}}).json()
+    assert "(1 email: STEPDOWN_EMAIL_URL is not set)" in artifact[0]["description"]
+
+    refused = system.cli("sweep", "--as-of", "2027-12-02")
+    assert refused.code == 2 and "as-of: 2027-12-02 is in the future" in refused.stderr
+    rehearsed = system.ok("sweep", "--as-of", "2027-12-02", "--dry-run")
+    assert "nothing written or sent" in rehearsed.stdout and rehearsed.stderr == ""
+    runs = httpx.post(f"{system.api}/flow_runs/filter", json={
+        "limit": 200}).json()
+    assert not any(r["parameters"].get("as_of") == "2027-12-02" for r in runs)

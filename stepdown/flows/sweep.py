@@ -61,12 +61,15 @@ def publish_overdue(as_of: str, escalated_refs: list[str]) -> int:
 def deliver_outbox() -> dict[str, Any]:
     delivered = outbox.deliver()
     return {"sent": delivered.sent, "retrying": delivered.retrying, "failed": delivered.failed,
-            "rows": delivered.rows}
+            "rows": delivered.rows, "why": delivered.why()}
 
 
 @flow(name="sweep", persist_result=True)
 def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
     day = date.fromisoformat(as_of) if as_of else clock.today()
+    if day > clock.today():  # it would escalate real obligations and send real messages early
+        raise ValueError(f"as_of: {day} is in the future (today is {clock.today()}); "
+                         "rehearse it with `stepdown sweep --as-of DAY --dry-run`")
     if as_of is None and not is_working_day(day):  # the schedule skips weekends; this, holidays
         return {"as_of": str(day), "skipped": "not a working day"}
     logger = get_run_logger()
@@ -81,10 +84,10 @@ def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
         description=(f"Sweep of {day} ({'hour-based deadlines' if hourly else 'daily'}): "
                      f"{len(found['fired'])} rungs fired, {found['escalated']} escalated; "
                      f"{sent['sent']} messages sent, {sent['retrying']} to retry, "
-                     f"{sent['failed']} failed. Case references only."),
+                     f"{sent['failed']} failed{sent['why']}. Case references only."),
     )
-    logger.info("sweep %s: %s rungs, %s sent, %s retrying, %s failed", day,
-                len(found["fired"]), sent["sent"], sent["retrying"], sent["failed"])
+    logger.info("sweep %s: %s rungs, %s sent, %s retrying, %s failed%s", day,
+                len(found["fired"]), sent["sent"], sent["retrying"], sent["failed"], sent["why"])
     return {"as_of": str(day), **{k: v for k, v in found.items() if k != "fired"},
             "rungs": len(found["fired"]), "sent": sent["sent"], "retrying": sent["retrying"],
-            "failed": sent["failed"]}
+            "failed": sent["failed"], "why": sent["why"]}

@@ -34,6 +34,7 @@ __all__ = [
     "ChannelError",
     "Delivery",
     "email_url",
+    "relay_problem",
     "resolve_teams_url",
     "send_email",
     "send_teams",
@@ -144,6 +145,30 @@ def send_email(to: str, subject: str, body: str) -> Delivery:
     if not sent:
         return Delivery(False, f"email to {address} not accepted by the relay")
     return Delivery(True)
+
+
+def relay_problem(timeout: float = 5.0) -> str | None:
+    """Why the relay of ``STEPDOWN_EMAIL_URL`` cannot be reached (``"the relay 127.0.0.1:2525
+    refused the connection"``), or ``None`` when it accepts a connection.
+
+    Apprise reports only that an email was not sent; this says whether the relay was there at
+    all. Names the host and port, never the URL (which may hold a password).
+    """
+    import socket
+
+    plugin = apprise.Apprise.instantiate(email_url())
+    host, port = getattr(plugin, "host", None), getattr(plugin, "port", None)
+    if not host or not port:
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except ConnectionRefusedError:
+        return f"the relay {host}:{port} refused the connection"
+    except TimeoutError:
+        return f"the relay {host}:{port} did not answer within {timeout:.0f} s"
+    except OSError as exc:
+        return f"the relay {host}:{port} could not be reached ({type(exc).__name__})"
+    return None
 
 
 # --------------------------------------------------------------------------------------------

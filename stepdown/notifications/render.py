@@ -137,9 +137,26 @@ def breach(item: Item) -> tuple[str, str]:
     return subject, "\n".join(body)
 
 
-def delivery_failure(channel: str, recipient: str, subject: str, error: str) -> tuple[str, str]:
-    what = "an email" if channel == "email" else "a Teams post"
-    title = f"stepdown could not deliver {what} to {recipient}"
-    body = (f"The message \"{subject}\" to {recipient} failed after repeated attempts "
-            f"({error}). Please check the address or channel and pass the message on.")
-    return title, body
+@dataclass(frozen=True)
+class Failed:
+    """A message that could not be delivered, as a failure report lists it."""
+
+    channel: str
+    recipient: str
+    items: tuple[str, ...]  # "SD-0042 preparation.planning_meeting", from the ledger
+    error: str
+
+
+def delivery_failures(failed: list[Failed]) -> tuple[str, str]:
+    """One report per recipient per sweep of every message that failed finally: the case
+    references and keys it was about, its channel, its recipient and why. Not the text."""
+    n = len(failed)
+    subject = f"stepdown could not deliver {n} message{'s' if n != 1 else ''}"
+    body = [f"These {n} message{'s' if n != 1 else ''} failed after repeated attempts. Please "
+            "check the address or channel and pass them on; each case's timeline is in Prefect.",
+            ""]
+    for f in failed:
+        what = "an email" if f.channel == "email" else "a Teams post"
+        body.append(f"- could not deliver {what} to {f.recipient} ({f.error})")
+        body.extend(f"  {item}" for item in f.items or ("(no case: a report of the system)",))
+    return subject, "\n".join(body)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -262,6 +262,8 @@ def _send(message: Message, session: Session) -> tuple[bool, str | None]:
     try:
         if message.channel == "email":
             result = channels.send_email(message.recipient, message.subject, message.body)
+            if not result.ok:  # Apprise says only "not sent": was the relay there at all?
+                return False, channels.relay_problem() or "the relay did not accept the email"
         else:
             team = session.exec(select(Team).where(Team.name == message.recipient)).first()
             session.commit()  # end the read before posting (see _deliver_pending)
@@ -280,6 +282,22 @@ class Delivered:
     retrying: int = 0
     failed: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
+    # Why messages were not sent: (channel, reason) -> how many, for the sweep's summary.
+    reasons: Counter[tuple[str, str]] = field(default_factory=Counter)
+    reports: list[int] = field(default_factory=list)  # failure reports written, to send now
+
+    def why(self) -> str:
+        """`` (38 email: STEPDOWN_EMAIL_URL is not set)``, or nothing when all went out."""
+        if not self.reasons:
+            return ""
+        return " (" + "; ".join(f"{n} {channel}: {reason}" for (channel, reason), n
+                                in self.reasons.most_common()) + ")"
+
+
+def reason(error: str | None) -> str:
+    """A delivery error as a summary names it: its first clause (a configuration error goes on
+    to say what the setting must be; the outbox keeps the whole text)."""
+    return (error or "unknown error").split(": ", 1)[0]
 
 
 def deliver(*, now: datetime | None = None, workers: int = 8) -> Delivered:
@@ -287,21 +305,25 @@ def deliver(*, now: datetime | None = None, workers: int = 8) -> Delivered:
     sweep; after MAX_ATTEMPTS it is failed and reported through the other channel (that report
     goes out in the same sweep)."""
     result = _deliver_pending(now=now, workers=workers)
-    if result.failed:
-        again = _deliver_pending(now=now, workers=workers)
+    if result.reports:  # only the reports: the rest had their tries for this sweep
+        again = _deliver_pending(now=now, workers=workers, only=result.reports)
         result.sent += again.sent
         result.retrying += again.retrying
         result.failed += again.failed
         result.rows += again.rows
+        result.reasons += again.reasons
     return result
 
 
-def _deliver_pending(*, now: datetime | None, workers: int) -> Delivered:
+def _deliver_pending(*, now: datetime | None, workers: int,
+                     only: list[int] | None = None) -> Delivered:
     now = now or clock.now()
     with session_scope() as session:
-        ids = list(session.exec(select(Message.id).where(
-            Message.status == "pending", col(Message.next_attempt_at) <= now
-        ).order_by(col(Message.id))).all())
+        query = select(Message.id).where(Message.status == "pending",
+                                         col(Message.next_attempt_at) <= now)
+        if only is not None:
+            query = query.where(col(Message.id).in_(only))
+        ids = list(session.exec(query.order_by(col(Message.id))).all())
     result = Delivered()
     if not ids:
         return result
@@ -327,6 +349,7 @@ def _deliver_pending(*, now: datetime | None, workers: int) -> Delivered:
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         outcomes = list(pool.map(one, ids))
     with session_scope() as session:
+        failed: list[Message] = []
         for message_id, ok, error, tries in outcomes:
             message = session.get(Message, message_id)
             assert message is not None
@@ -337,33 +360,31 @@ def _deliver_pending(*, now: datetime | None, workers: int) -> Delivered:
             elif message.attempts >= MAX_ATTEMPTS:
                 message.status, message.last_error = "failed", error
                 result.failed += 1
-                _report_failure(session, message)
+                failed.append(message)
                 _audit_failure(session, message)
             else:  # the next sweep (hourly in working hours) tries again
                 message.last_error = error
                 result.retrying += 1
+            if not ok:
+                result.reasons[(message.channel, reason(error))] += 1
             session.add(message)
             result.rows.append({"to": message.recipient, "channel": message.channel,
                                 "subject": message.subject, "status": message.status,
                                 "attempts": message.attempts})
+        result.reports = _report_failures(session, failed)
     return result
 
 
-def _report_failure(session: Session, message: Message) -> None:
-    """Tell the team manager through the other channel."""
+def _report_target(session: Session, message: Message) -> tuple[str, str] | None:
+    """Who hears that ``message`` failed, through the other channel: an email's failure goes to
+    the recipient's team's Teams channel, else (and a Teams post's) to the team manager."""
     from stepdown.models.tables import Team
 
-    subject, body = render.delivery_failure(message.channel, message.recipient, message.subject,
-                                            message.last_error or "unknown error")
-    now = clock.now()
     if message.channel == "email":
         person = session.exec(select(Person).where(Person.email == message.recipient)).first()
         team = session.get(Team, person.team_id) if person else None
         if team is not None and team.teams_channel:
-            session.add(Message(dedupe_key=f"failure:{message.id}", channel="teams",
-                                recipient=team.name, subject=subject, body=body,
-                                next_attempt_at=now, created_at=now))
-            return
+            return "teams", team.name
     team = session.exec(select(Team).where(Team.name == message.recipient)).first()
     team_id = team.id if team else None
     if team_id is None:
@@ -372,9 +393,43 @@ def _report_failure(session: Session, message: Message) -> None:
     manager = session.exec(select(Person).where(Person.role == "team_manager",
                                                 Person.team_id == team_id)).first()
     if manager is not None and manager.email != message.recipient:
-        session.add(Message(dedupe_key=f"failure:{message.id}", channel="email",
-                            recipient=manager.email, subject=subject, body=body,
-                            next_attempt_at=now, created_at=now))
+        return "email", manager.email
+    return None
+
+
+def _report_failures(session: Session, failed: list[Message]) -> list[int]:
+    """One report per recipient per sweep, listing every message that failed finally (18
+    failed Teams posts are one email to the manager, not 18)."""
+    groups: dict[tuple[str, str], list[Message]] = defaultdict(list)
+    for message in failed:
+        target = _report_target(session, message)
+        if target is not None:
+            groups[target].append(message)
+    now = clock.now()
+    reports = []
+    for (channel, recipient), messages in groups.items():
+        listed = [render.Failed(channel=m.channel, recipient=m.recipient,
+                                items=_about(session, m), error=m.last_error or "unknown error")
+                  for m in messages]
+        subject, body = render.delivery_failures(listed)
+        # Each message fails finally once, so the first one's id makes the report's key unique.
+        report = Message(dedupe_key=f"failure:{messages[0].id}", channel=channel,
+                         recipient=recipient, subject=subject, body=body,
+                         next_attempt_at=now, created_at=now)
+        session.add(report)
+        session.flush()
+        reports.append(report.id or 0)
+    return reports
+
+
+def _about(session: Session, message: Message) -> tuple[str, ...]:
+    """What a message was about, from the ledger: "SD-0042 preparation.planning_meeting"."""
+    rows = session.exec(select(Process.ref, Obligation.key)
+                        .join(Obligation, col(Obligation.process_id) == col(Process.id))
+                        .join(Notice, col(Notice.obligation_id) == col(Obligation.id))
+                        .where(Notice.message_id == message.id)
+                        .order_by(col(Process.ref), col(Obligation.key))).all()
+    return tuple(dict.fromkeys(f"{ref} {key}" for ref, key in rows))
 
 
 def _audit_failure(session: Session, message: Message) -> None:
