@@ -14,11 +14,13 @@ lands. Reads outside a transaction are untouched, so WAL still lets them run bes
 PostgreSQL is not affected. Measured in bench/README.md ("Concurrent submissions").
 
 Run as ``python -m stepdown.prefect_server server start ...`` (the ``prefect`` command's own
-arguments).
+arguments). ``STEPDOWN_PREFECT_SQLITE_IMMEDIATE=off`` serves Prefect's server as shipped: a
+diagnostic, for the benchmark's before-and-after (bench/concurrent_resume.py --stock-prefect).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -45,7 +47,8 @@ def immediate_sqlite_transactions() -> None:
 
 def main() -> None:
     """The ``prefect`` command, arguments from ``sys.argv``, with the change above."""
-    immediate_sqlite_transactions()
+    if os.environ.get("STEPDOWN_PREFECT_SQLITE_IMMEDIATE", "on") != "off":
+        immediate_sqlite_transactions()
     from prefect.cli import app
 
     app()
