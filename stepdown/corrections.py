@@ -25,6 +25,7 @@ from stepdown.inputs import RULES, flow_waits_for
 from stepdown.models.forms import STAGE_FORMS, FormError
 from stepdown.models.tables import AuditEvent, Obligation, Process, Submission
 from stepdown.records import (
+    ONE_AT_A_TIME,
     NotFound,
     audit,
     case_view,
@@ -200,6 +201,13 @@ def correct_input(session: Session, *, ref: str, key: str, reason: str,
 
     result = Correction(ref=ref, kind=process.kind, key=key, stage=process.stage)
     if effects.close is not None and process.status != "open":
+        if process.kind in ONE_AT_A_TIME:
+            other = session.exec(select(Process).where(
+                Process.child_ref == process.child_ref, Process.kind == process.kind,
+                Process.status == "open", Process.id != process.id)).first()
+            if other is not None:
+                raise FormError("ref", f"reopening {ref} would give the child two open "
+                                f"{process.kind} cases: {other.ref} is open (close it first)")
         outcome = process.outcome
         process.status, process.outcome, process.closed_on = "open", None, None
         for run in runs:

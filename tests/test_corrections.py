@@ -329,3 +329,18 @@ def test_a_case_closed_by_another_process_is_not_reopened_by_a_correction(
                                         "process's record"):
         correct("SD-C8", "support.weekly_review#1")
     assert snapshot() == before
+
+
+def test_a_correction_does_not_reopen_a_case_beside_the_childs_other_open_one(
+        db_url: str, today: str) -> None:
+    """A child has one Step Down case at a time: a closed case is not reopened while another
+    case for the same child is open."""
+    open_case("SD-C9", child="CH-TWICE")
+    submit("SD-C9", "identification.suitability", SUITABILITY)
+    submit("SD-C9", "identification.pact_decision", NOT_NOW)
+    open_case("SD-C10", child="CH-TWICE")  # allowed: the first case is closed
+    before = snapshot()
+    with pytest.raises(FormError, match="two open step_down cases: SD-C10 is open"):
+        correct("SD-C9", "identification.pact_decision")
+    assert snapshot() == before
+    assert case("SD-C9") == ("identification", "closed", "not_now", "2026-11-16")
