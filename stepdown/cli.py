@@ -828,8 +828,10 @@ def correct(
                                             "is corrected.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
 ) -> None:
-    """Reverse a recorded input: reopen what it closed, undo the stage it started, re-plan, and
-    restart the stage's flow run so it waits for the form again."""
+    """Reverse a recorded input: reopen, re-plan, restart the waiting flow run.
+
+    It reopens what the input closed, undoes the stage it started, re-plans the obligations and
+    restarts the stage's flow run so it waits for the form again."""
     from stepdown import orchestration
     from stepdown.corrections import correct_input, describe, restart_flow
     from stepdown.db import session_scope

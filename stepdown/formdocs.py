@@ -167,9 +167,15 @@ def _sample(f: FieldDoc) -> Any:
     return [value] if f.type.startswith("list") else value
 
 
+# Optional fields every form has: left out of the examples, which show the form's own fields.
+COMMON_OPTIONAL = ("submitted_by", "early_reason")
+
+
 def _example(fields: list[FieldDoc]) -> dict[str, Any]:
-    """Every required field, and the optional ones that have a default other than null."""
-    return {f.name: _sample(f) for f in fields if f.required or f.default is not None}
+    """Every required field, and the optional ones that have a default other than null (but
+    the fields every form has)."""
+    return {f.name: _sample(f) for f in fields
+            if f.required or (f.default is not None and f.name not in COMMON_OPTIONAL)}
 
 
 # ------------------------------------------------------------------------- the catalogue
