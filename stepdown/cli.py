@@ -124,24 +124,20 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 
     Exits 1 if a schedule is not on the server or the scheduler has created no next run."""
     from stepdown import orchestration
-    from stepdown.deployments import schedules
+    from stepdown.deployments import scheduled_deployments
     from stepdown.server import local_time
 
-    crons = schedules()
-    if not crons:
-        typer.echo("schedules are off (STEPDOWN_SCHEDULES=off)")
-        return
-    try:
-        rows = orchestration.schedule_status(crons)
+    try:  # what the server has: `serve` may run with other settings than this shell
+        rows = orchestration.schedule_status(scheduled_deployments())
     except orchestration.OrchestrationError as exc:
         fail(str(exc), FAILURE)
     if as_json:
         _print_json(rows)
     else:
-        typer.echo(f"{'deployment':18} {'schedule (Europe/London)':25} {'last run':22} "
+        typer.echo(f"{'deployment':26} {'schedule (Europe/London)':25} {'last run':22} "
                    f"{'ended':11} {'next run':22}")
         for row in rows:
-            typer.echo(f"{row['deployment']:18} {row['cron']:25} "
+            typer.echo(f"{row['deployment']:26} {row['cron'] or '-':25} "
                        f"{local_time(row['last_run']):22} {row['last_state'] or '-':11} "
                        f"{local_time(row['next_run']):22}"
                        + (f"  PROBLEM: {row['problem']}" if row["problem"] else ""))

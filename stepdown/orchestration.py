@@ -182,19 +182,20 @@ def _one_run(client: Any, api: str, deployment_id: str, states: tuple[str, ...],
     return runs[0] if runs else None
 
 
-def schedule_status(crons: dict[str, str], *, api: str | None = None) -> list[dict[str, Any]]:
-    """For each scheduled deployment (full name -> cron): its schedules on the server, when it
-    last ran and how that run ended, and when it runs next (the scheduler's next run)."""
+def schedule_status(deployments: list[str], *, api: str | None = None) -> list[dict[str, Any]]:
+    """For each scheduled deployment (full name): its active schedules as the server has them,
+    when it last ran and how that run ended, and when it runs next (the scheduler's next run).
+    ``problem`` says why nothing would run by itself."""
     import httpx
 
     api = (api or api_url()).rstrip("/")
     rows = []
     try:
         with httpx.Client(timeout=10, auth=_api_auth()) as client:
-            for name, cron in crons.items():
+            for name in deployments:
                 answer = client.get(f"{api}/deployments/name/{name}")
                 if answer.status_code == 404:
-                    rows.append({"deployment": name, "cron": cron, "active": False,
+                    rows.append({"deployment": name, "cron": None, "active": False,
                                  "last_run": None, "last_state": None, "next_run": None,
                                  "problem": "not deployed"})
                     continue
@@ -203,22 +204,22 @@ def schedule_status(crons: dict[str, str], *, api: str | None = None) -> list[di
                                 "EXPECTED_START_TIME_DESC")
                 following = _one_run(client, api, deployment["id"], ("SCHEDULED",),
                                      "EXPECTED_START_TIME_ASC")
-                served = [s["schedule"].get("cron") for s in deployment.get("schedules", [])
-                          if s.get("active", True)]
+                served = [str(s["schedule"].get("cron")) for s in deployment.get("schedules", [])
+                          if s.get("active", True) and s["schedule"].get("cron")]
                 problem = None
-                if cron not in served:
-                    problem = "schedule not on the server"
+                if not served:
+                    problem = "no schedule on the server (served with STEPDOWN_SCHEDULES=off?)"
                 elif following is None:
                     problem = "the scheduler has created no next run"
                 rows.append({
-                    "deployment": name, "cron": cron, "active": cron in served,
+                    "deployment": name, "cron": ", ".join(served) or None, "active": bool(served),
                     "last_run": last and (last.get("start_time") or last["expected_start_time"]),
                     "last_state": last and last["state"]["name"],
                     "next_run": following and following["expected_start_time"],
                     "problem": problem,
                 })
     except httpx.HTTPError as exc:
-        raise OrchestrationError(
+        raise Unreachable(
             f"cannot reach the Prefect server at {api} ({type(exc).__name__}): is `stepdown "
             "serve` running and PREFECT_API_URL set?") from None
     return rows

@@ -117,7 +117,7 @@ def check_schedules(api: str, timeout: float = 150, every: float = 5) -> bool:
     rows: list[dict[str, object]] = []
     while time.monotonic() < deadline:
         try:
-            rows = schedule_status(crons, api=api)
+            rows = schedule_status(list(crons), api=api)
         except OrchestrationError:
             rows = []
         if rows and not any(row["problem"] for row in rows):

@@ -191,3 +191,15 @@ def test_a_step_down_case_that_breaks_down_shows_the_whole_story(system: System)
     rows = {row["measure"]: row["value"] for row in table}
     assert rows["Unplanned endings"] == 1 and rows["  placement step_down"] == 1
     assert child not in json.dumps(artifacts)  # case references only
+
+
+def test_status_says_when_the_server_has_no_schedules(system: System) -> None:
+    """Served with STEPDOWN_SCHEDULES=off, nothing runs by itself: status says so and exits 1."""
+    status = system.cli("status")
+    assert status.code == 1, status.stdout
+    lines = status.stdout.splitlines()
+    assert lines[0].split()[:2] == ["deployment", "schedule"]
+    assert {line.split()[0] for line in lines[1:]} == {
+        "sweep/stepdown", "sweep/hourly", "breakdown-report/stepdown"}
+    assert all("PROBLEM: no schedule on the server" in line for line in lines[1:])
+    assert status.stderr == ""

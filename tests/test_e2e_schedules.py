@@ -41,6 +41,13 @@ def test_a_scheduled_sweep_runs_by_itself_and_status_shows_it(tmp_path) -> None:
         assert rows["sweep/stepdown"]["cron"] == "* * * * *"
         assert rows["sweep/hourly"]["cron"] == "30 8-18 * * 1-5"
         assert all(r["next_run"] and not r["problem"] for r in rows.values()), rows
+        # Another shell, without serve's settings, sees what the server has (the field run's
+        # `stepdown status` compared the server with its own environment's crons).
+        elsewhere = system.cli("status", "--json", env={"STEPDOWN_CRON_SWEEP_DAILY": "",
+                                                        "STEPDOWN_SCHEDULES": "off"})
+        assert elsewhere.code == 0, elsewhere.stderr
+        assert {r["deployment"]: (r["cron"], r["problem"]) for r in elsewhere.json()} == {
+            name: (row["cron"], None) for name, row in rows.items()}
         scheduled = httpx.post(f"{system.api}/flow_runs/filter", json={
             "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}}}).json()
         assert {r["deployment_id"] for r in scheduled} >= {
@@ -80,6 +87,7 @@ def test_serve_says_loudly_when_the_scheduler_creates_no_runs(tmp_path) -> None:
         status = system.cli("status")
         assert status.code == 1
         assert "PROBLEM: the scheduler has created no next run" in status.stdout
+        assert status.stdout.splitlines()[0].split()[:2] == ["deployment", "schedule"]
     finally:
         system.stop()
     log = "".join(system.log)

@@ -67,6 +67,11 @@ def cron_env(key: str) -> str:
     return "STEPDOWN_CRON_" + key.replace(".", "_").upper()
 
 
+def scheduled_deployments() -> list[str]:
+    """The full names of the deployments that have a schedule when served with schedules on."""
+    return [spec.deployment for spec in SPECS.values() if spec.cron]
+
+
 def schedules() -> dict[str, str]:
     """Every scheduled deployment's full name and cron (in TIMEZONE), overrides applied; empty
     when ``STEPDOWN_SCHEDULES=off``."""
