@@ -203,3 +203,13 @@ def test_status_says_when_the_server_has_no_schedules(system: System) -> None:
         "sweep/stepdown", "sweep/hourly", "breakdown-report/stepdown"}
     assert all("PROBLEM: no schedule on the server" in line for line in lines[1:])
     assert status.stderr == ""
+
+
+def test_a_sweep_with_nobody_in_the_directory_says_who_it_could_not_tell(system: System) -> None:
+    """The processes here have no staff: the rungs that fire reach nobody, and the summary line
+    says so rather than `0 sent` alone (the field run's sweep was silent about it)."""
+    swept = system.ok("sweep").stdout.strip().splitlines()[-1]
+    fired = int(swept.split(": ", 1)[1].split(" rungs fired")[0])
+    assert fired > 0, swept
+    assert f"; {fired} rung{'s' if fired != 1 else ''} with nobody to tell (no owner or team " \
+           "manager in the staff directory" in swept, swept

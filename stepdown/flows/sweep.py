@@ -76,6 +76,11 @@ def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
     found = fire_rungs(str(day), hourly, as_of is not None)
     sent = deliver_outbox()
     publish_overdue(str(day), [f["ref"] for f in found["fired"] if f["rung"] == "escalation"])
+    untold = sum(1 for row in found["fired"] if row["to"] == "nobody")
+    if untold:  # fired, but the directory names nobody: say so, or it slips without a word
+        sent["why"] += (f"; {untold} rung{'s' if untold != 1 else ''} with nobody to tell (no "
+                        "owner or team manager in the staff directory: `stepdown staff import`, "
+                        "`stepdown case assign`)")
     rows = [{**row, "message": ""} for row in found["fired"]] or [
         {"ref": "-", "key": "-", "rung": "-", "due": "-", "to": "nothing due", "message": ""}]
     create_table_artifact(
@@ -90,4 +95,4 @@ def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
                 len(found["fired"]), sent["sent"], sent["retrying"], sent["failed"], sent["why"])
     return {"as_of": str(day), **{k: v for k, v in found.items() if k != "fired"},
             "rungs": len(found["fired"]), "sent": sent["sent"], "retrying": sent["retrying"],
-            "failed": sent["failed"], "why": sent["why"]}
+            "failed": sent["failed"], "why": sent["why"], "untold": untold}
