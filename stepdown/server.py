@@ -81,6 +81,10 @@ def _wait_until(check, timeout: float, what: str, procs: list[subprocess.Popen[b
     raise ServeError(f"{what}: not ready after {timeout:.0f}s")
 
 
+def _ignore_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
     """Stop the runner before the server (it says goodbye to the API), then the server."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -154,9 +158,12 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)  # it may have been inherited as ignored
     try:
-        procs.append(subprocess.Popen(  # Prefect's server, its SQLite writers queued
+        # Prefect's server, its SQLite writers queued. Ctrl-C reaches the whole process group:
+        # the server ignores it and waits for _stop, so that it outlives the runner, which
+        # says goodbye to it (otherwise the runner's shutdown hangs on a dead API until killed).
+        procs.append(subprocess.Popen(
             [sys.executable, "-m", "stepdown.prefect_server", "server", "start",
-             "--host", host, "--port", str(port)], env=env))
+             "--host", host, "--port", str(port)], env=env, preexec_fn=_ignore_interrupt))
         auth = _auth()
         _wait_until(lambda: httpx.get(f"{api}/health", timeout=2, auth=auth).status_code == 200,
                     180, "Prefect server", procs)
