@@ -10,6 +10,8 @@ from contextlib import contextmanager
 import pytest
 import sqlalchemy as sa
 
+from tests.servers import HTTPSSink, SMTPSink
+
 PG_ADMIN_URL = os.environ.get(
     "STEPDOWN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -82,3 +84,18 @@ def today(monkeypatch) -> str:  # type: ignore[no-untyped-def]
     """A fixed 'today' for rules that judge dates against it."""
     monkeypatch.setenv("STEPDOWN_TODAY", "2027-12-01")
     return "2027-12-01"
+
+
+@pytest.fixture
+def sinks(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SMTPSink, HTTPSSink]]:
+    """A real SMTP server and a real HTTPS endpoint for Teams posts, configured as the
+    channels of the staff in tests.test_sweep.STAFF (teams north and fostering)."""
+    smtp, https = SMTPSink().start(), HTTPSSink().start()
+    monkeypatch.setenv("STEPDOWN_EMAIL_URL", smtp.url)
+    monkeypatch.setenv("TEAMS_NORTH", https.workflows_url("north", "sig1"))
+    monkeypatch.setenv("TEAMS_FOSTERING", https.workflows_url("fostering", "sig2"))
+    monkeypatch.setenv("STEPDOWN_DELIVERY_BACKOFF", "0.01")
+    monkeypatch.setenv("STEPDOWN_UI_URL", "http://prefect.example")
+    yield smtp, https
+    smtp.stop()
+    https.stop()

@@ -68,16 +68,6 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
             f"SELECT * FROM {table} ORDER BY id"))] for table in TABLES}
 
 
-@pytest.fixture
-def sinks(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SMTPSink, HTTPSSink]]:
-    smtp, https = SMTPSink().start(), HTTPSSink().start()
-    monkeypatch.setenv("STEPDOWN_EMAIL_URL", smtp.url)
-    monkeypatch.setenv("TEAMS_NORTH", https.workflows_url("north", "sig1"))
-    monkeypatch.setenv("TEAMS_FOSTERING", https.workflows_url("fostering", "sig2"))
-    monkeypatch.setenv("STEPDOWN_DELIVERY_BACKOFF", "0.01")
-    yield smtp, https
-    smtp.stop()
-    https.stop()
 
 
 # ------------------------------------------------------------------ the sweep: no future, rehearse

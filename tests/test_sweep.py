@@ -4,7 +4,6 @@ HTTPS endpoint for Teams payloads, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -29,17 +28,6 @@ ssw@la.example,supervising_social_worker,ftm@la.example,fostering,Sol Supervisor
 CHILD_NAME, CHILD_BORN, CHILD_ADDRESS = "Jamie Rowntree", "2012-03-04", "12 Acacia Avenue"
 
 
-@pytest.fixture
-def sinks(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SMTPSink, HTTPSSink]]:
-    smtp, https = SMTPSink().start(), HTTPSSink().start()
-    monkeypatch.setenv("STEPDOWN_EMAIL_URL", smtp.url)
-    monkeypatch.setenv("TEAMS_NORTH", https.workflows_url("north", "sig1"))
-    monkeypatch.setenv("TEAMS_FOSTERING", https.workflows_url("fostering", "sig2"))
-    monkeypatch.setenv("STEPDOWN_DELIVERY_BACKOFF", "0.01")
-    monkeypatch.setenv("STEPDOWN_UI_URL", "http://prefect.example")
-    yield smtp, https
-    smtp.stop()
-    https.stop()
 
 
 def sweep(day: str) -> tuple[outbox.Written, outbox.Delivered]:
