@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,27 @@ def system_env(home: Path, port: int, today: str) -> dict[str, str]:
         "STEPDOWN_SCHEDULES": "off",  # no scheduled sweep may run in the middle of a test
     })
     return env
+
+
+def served(tmp_path_factory: Any, name: str, today: str) -> Iterator[System]:
+    """A module's own `stepdown serve` (schedules off) in a fresh home, stopped afterwards:
+    ``yield from served(tmp_path_factory, "stepdown-x", TODAY)`` in a module-scoped fixture."""
+    home: Path = tmp_path_factory.mktemp(name)
+    port = free_port()
+    running = System(home, port, system_env(home, port, today))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float, every: float = 1.0) -> Any:
+    """``check()``'s first truthy answer within ``timeout`` seconds; else an AssertionError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 
 from tests.concurrency import concurrent_resumes, log_counts
-from tests.e2e import System, free_port, system_env
+from tests.e2e import System, served
 
 pytestmark = pytest.mark.e2e
 
@@ -26,12 +25,7 @@ RUNS = 20
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    home: Path = tmp_path_factory.mktemp("stepdown-concurrency")
-    port = free_port()
-    running = System(home, port, system_env(home, port, TODAY))
-    running.start()
-    yield running
-    running.stop()
+    yield from served(tmp_path_factory, "stepdown-concurrency", TODAY)
 
 
 def test_concurrent_resumes_beside_a_sweep_are_each_applied_or_refused(system: System) -> None:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests import scenario
-from tests.e2e import System, free_port, system_env
+from tests.e2e import System, served
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +25,7 @@ SUITABILITY = {"held_on": "2026-11-09", "sdq_score": 12, "care_needs_band": "2.1
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    home: Path = tmp_path_factory.mktemp("stepdown-corrections")
-    port = free_port()
-    running = System(home, port, system_env(home, port, scenario.TODAY))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    yield from served(tmp_path_factory, "stepdown-corrections", scenario.TODAY)
 
 
 def _run(system: System, run_id: str) -> dict[str, Any]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests import scenario
-from tests.e2e import System, free_port, system_env
+from tests.e2e import System, served
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +26,7 @@ MEETING = {
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    home: Path = tmp_path_factory.mktemp("stepdown-processes")
-    port = free_port()
-    running = System(home, port, system_env(home, port, scenario.TODAY))
-    running.start()
-    yield running
-    running.stop()
+    yield from served(tmp_path_factory, "stepdown-processes", scenario.TODAY)
 
 
 def _timeline(system: System, ref: str) -> dict[str, dict]:  # type: ignore[type-arg]

@@ -4,24 +4,14 @@ scheduler (the field trial's: Prefect 3.8.8's scheduler failed on SQLAlchemy 2.1
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
-from tests.e2e import System, free_port, system_env
+from tests.e2e import System, free_port, system_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
-def _wait(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def test_a_scheduled_sweep_runs_by_itself_and_status_shows_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -34,8 +24,8 @@ def test_a_scheduled_sweep_runs_by_itself_and_status_shows_it(tmp_path) -> None:
     system.start()
     try:
         # serve checks at startup that the scheduler created the next runs, and says so
-        _wait(lambda: any("stepdown: schedules running" in line for line in system.log), 150,
-              "serve's schedule check")
+        wait_until(lambda: any("stepdown: schedules running" in line for line in system.log),
+                   "serve's schedule check", 150, every=2)
         rows = {r["deployment"]: r for r in system.ok("status", "--json").json()}
         assert set(rows) == {"sweep/stepdown", "sweep/hourly", "breakdown-report/stepdown"}
         assert rows["sweep/stepdown"]["cron"] == "* * * * *"
@@ -59,7 +49,7 @@ def test_a_scheduled_sweep_runs_by_itself_and_status_shows_it(tmp_path) -> None:
                 "sweep/stepdown"]
             return row if row["last_state"] == "Completed" else None
 
-        row = _wait(ran, 240, "a scheduled sweep to complete")
+        row = wait_until(ran, "a scheduled sweep to complete", 240, every=2)
         assert row["next_run"] > row["last_run"]
         table = system.ok("status").stdout.splitlines()
         assert table[0].split()[:2] == ["deployment", "schedule"]
@@ -82,8 +72,8 @@ def test_serve_says_loudly_when_the_scheduler_creates_no_runs(tmp_path) -> None:
     system = System(tmp_path, port, env)
     system.start()
     try:
-        _wait(lambda: any("SCHEDULES ARE NOT RUNNING" in line for line in system.log), 90,
-              "the loud warning")
+        wait_until(lambda: any("SCHEDULES ARE NOT RUNNING" in line for line in system.log),
+                   "the loud warning", 90, every=2)
         status = system.cli("status")
         assert status.code == 1
         assert "PROBLEM: the scheduler has created no next run" in status.stdout

@@ -5,16 +5,13 @@ audit trail names who made each change, from the command line and through the AP
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests import scenario
-from tests.e2e import System, free_port, system_env
+from tests.e2e import System, served, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +23,7 @@ sw@la.example,social_worker,tm@la.example,north,Sam Worker
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    home: Path = tmp_path_factory.mktemp("stepdown-worklist")
-    port = free_port()
-    running = System(home, port, system_env(home, port, scenario.TODAY))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+    yield from served(tmp_path_factory, "stepdown-worklist", scenario.TODAY)
 
 
 def _worklist(system: System) -> list[dict[str, str]]:
@@ -44,14 +34,6 @@ def _worklist(system: System) -> list[dict[str, str]]:
     return list(json.loads(data) if isinstance(data, str) else data)
 
 
-def _until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"never: {what}")
 
 
 def test_the_team_worklist_artifact_follows_a_case_from_opening_to_closing(
@@ -68,7 +50,7 @@ def test_the_team_worklist_artifact_follows_a_case_from_opening_to_closing(
         return next((r for r in _worklist(system) if r["ref"] == "SD-WL1"
                      and r["key"] == "identification.suitability"), None)
 
-    row = _until(waiting_row, "the suitability form on the north worklist")
+    row = wait_until(waiting_row, "the suitability form on the north worklist", 60, every=0.5)
     assert (row["status"], row["owner role"], row["owner person"]) == (
         "waiting for form", "social_worker", "Sam Worker <sw@la.example>")
     listed = system.ok("worklist", "--team", "north").stdout
@@ -90,9 +72,9 @@ def test_the_team_worklist_artifact_follows_a_case_from_opening_to_closing(
                          env={"STEPDOWN_ACTOR": "tm@la.example"})
     assert closing.code == 0, closing.stderr
 
-    emptied = _until(lambda: (lambda rows: rows if rows and all(
+    emptied = wait_until(lambda: (lambda rows: rows if rows and all(
         r["ref"] != "SD-WL1" for r in rows) else None)(_worklist(system)),
-        "the closed case off the north worklist")
+        "the closed case off the north worklist", 60, every=0.5)
     assert emptied[0]["title"] == "nothing to do"
     assert system.ok("worklist", "--team", "north").stdout.count("\n") == 1  # the header only
 
