@@ -18,7 +18,7 @@ import typer
 
 from stepdown import clock
 from stepdown.config import DEFAULT_API_URL, get_settings
-from stepdown.models.forms import FormError
+from stepdown.domain.forms import FormError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="stepdown: practice standards for children's social care, on Prefect.")
@@ -160,39 +160,154 @@ def _publish(ref: str) -> None:
                    f"({why})", err=True)
 
 
-def _open(*, kind: str, ref: str, child: str, stage: str, opened_on: date,
-          opening: dict[str, Any], start: Any = None) -> tuple[str, Any]:
+def opening_commands() -> dict[str, tuple[tuple[str, ...], dict[str, str]]]:
+    """The processes with an opening command of their own (kept from before `stepdown open`):
+    the command's words, and which opening form field each of its options fills."""
+    return {
+        "step_down": (("case", "open"), {"identified": "identified_on"}),
+        "stability": (("stability", "request"), {"requested-at": "requested_at",
+                                                 "by": "requested_by"}),
+        "unplanned_ending": (("ending", "record"), {"ended-on": "ended_on",
+                                                    "reason": "reason"}),
+    }
+
+
+def _open(*, kind: str, ref: str, child: str, opening: dict[str, Any],
+          date_name: str | None = None) -> list[str]:
     """Record a new process and start its first flow run, in one transaction: if the run cannot
-    be created, nothing is recorded. ``start`` records the process (default: open_process)."""
+    be created, nothing is recorded. Processes its opening closed (a Step Down placement that
+    ended) have their flow runs cancelled; returns their references."""
     from stepdown import orchestration
     from stepdown.db import session_scope
     from stepdown.deployments import deployment_name
-    from stepdown.records import open_process, set_stage_flow_run
+    from stepdown.records import declarations, open_with_links, set_stage_flow_run, stage_runs
     from stepdown.tasks.case import run_tags
 
-    deployment = deployment_name(stage, kind)
-    extra = None
+    stage = declarations().process(kind).stages[0]
+    deployment = deployment_name(stage.name, kind) if stage.steps else None
     actor = _actor()
+    run_id = None
     try:
-        orchestration.check_server(deployment)
+        if deployment:
+            orchestration.check_server(deployment)
         with session_scope() as session:
-            if start is None:
-                process = open_process(session, ref=ref, kind=kind, child_ref=child, stage=stage,
-                                       opened_on=opened_on, actor=actor, opening=opening,
-                                       channel="cli")
-            else:
-                process, extra = start(session)
-            run_id = orchestration.start_run(deployment, ref=ref, stage=stage,
-                                             tags=run_tags(kind, ref, stage, child=child))
-            set_stage_flow_run(session, process=process, stage=stage, flow_run_id=run_id)
+            process, closed = open_with_links(session, ref=ref, kind=kind, child_ref=child,
+                                              opening=opening, actor=actor, channel="cli",
+                                              date_name=date_name)
+            runs = {other.ref: [run.flow_run_id for run in stage_runs(session, process=other)
+                                if run.flow_run_id] for other in closed}
+            if deployment:
+                run_id = orchestration.start_run(deployment, ref=ref, stage=stage.name,
+                                                 tags=run_tags(kind, ref, stage.name,
+                                                               child=child))
+                set_stage_flow_run(session, process=process, stage=stage.name,
+                                   flow_run_id=run_id)
     except FormError as exc:
         fail(str(exc))
     except orchestration.OrchestrationError as exc:
         fail(str(exc), FAILURE)
-    typer.echo(f"opened {ref} ({kind}, {stage}); flow run {ref}-{stage}: "
-               f"{orchestration.ui_url(run_id)}")
+    started = (f"; flow run {ref}-{stage.name}: {orchestration.ui_url(run_id)}" if run_id
+               else "")
+    typer.echo(f"opened {ref} ({kind}, {stage.name}){started}")
     _publish(ref)
-    return run_id, extra
+    for other, ids in runs.items():
+        try:
+            orchestration.cancel_open_runs(ids, f"placement ended unplanned ({ref})")
+        except Exception as exc:  # noqa: BLE001 - the record is right; the run can be cancelled
+            typer.echo(f"warning: could not cancel the flow runs of {other}: {exc}", err=True)
+        typer.echo(f"{other} closed as disrupted; its open obligations are cancelled")
+        _publish(other)
+    return list(runs)
+
+
+@app.command("open")
+def open_command(
+    kind: Annotated[str, typer.Argument(help="The kind of process (see `stepdown kinds`).")],
+    ref: Annotated[str, typer.Argument(help="The process reference, e.g. PL-0001.")],
+    child: Annotated[str, typer.Option("--child", help="The child's opaque reference (ID).")],
+    data: Annotated[str | None, typer.Option(
+        "--data", help="The opening form's fields as JSON (see `stepdown forms`).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A JSON file of the fields.")] = (
+        None),
+) -> None:
+    """Open a process of any declared kind with its opening form, and start its flow run."""
+    from stepdown.domain.declarations import DeclarationError
+    from stepdown.records import declarations
+
+    _reference("ref", ref)
+    _reference("child", child)
+    try:
+        declared = declarations().process(kind)
+    except DeclarationError as exc:
+        fail(str(exc))
+    opening = _opening(declared.opening, _read_data(data, file))
+    _open(kind=kind, ref=ref, child=child, opening=opening)
+
+
+def _opening(key: str, payload: Any) -> dict[str, Any]:
+    """An opening form's values, checked by its declared model; a date not in the future."""
+    from datetime import datetime
+
+    from stepdown.domain.calendar import LONDON
+    from stepdown.domain.forms import parse_form
+    from stepdown.records import declarations
+
+    catalogue = declarations()
+    form = catalogue.forms[key]
+    if isinstance(payload, dict) and "child_ref" in payload:
+        fail("child_ref: is given by --child, not in the form")
+    try:
+        parsed = parse_form(catalogue.model(key), payload)
+    except FormError as exc:
+        fail(str(exc))
+    when = getattr(parsed, form.date_field)
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=LONDON)
+            setattr(parsed, form.date_field, when)
+        if when > clock.now():
+            fail(f"{form.date_field}: {when.isoformat()} is in the future")
+    elif when > clock.today():
+        fail(f"{form.date_field}: {when} is in the future (today is {clock.today()})")
+    values: dict[str, Any] = parsed.model_dump(mode="json", exclude={"submitted_by"})
+    return values
+
+
+@app.command("kinds")
+def kinds_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every declared process: its stages, the forms each waits for, and its opening form."""
+    from stepdown.records import current_policy, declarations
+
+    catalogue = declarations()
+    policy = current_policy()
+    rows = []
+    for process in catalogue.processes.values():
+        rows.append({
+            "kind": process.kind, "title": process.title, "sources": list(process.sources),
+            "opening": process.opening, "declared_in": process.path,
+            "one_at_a_time": process.one_at_a_time,
+            "stages": [{"name": stage.name, "title": stage.title,
+                        "flow": stage.flow if stage.steps else None,
+                        "waits_for": [step.label for step in stage.steps],
+                        "forms": [f.key for f in catalogue.stage_forms().values()
+                                  if f.process == process.kind and f.stage == stage.name],
+                        "obligations": len([r for r in policy.rules_for(process.kind)
+                                            if r.stage == stage.name])}
+                       for stage in process.stages],
+            "links": [{"type": link.type, "kind": link.kind} for link in process.links],
+        })
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['kind']}: {row['title']}  (opened with {row['opening']}; "
+                   f"{row['declared_in']})")
+        for stage in row["stages"]:
+            waits = ", ".join(stage["waits_for"]) or "no form (its obligations only)"
+            typer.echo(f"  {stage['name']:16} waits for {waits}; {stage['obligations']} "
+                       "obligations")
 
 
 @case_app.command("open")
@@ -208,9 +323,8 @@ def case_open(
     assert identified_on is not None
     if identified_on > clock.today():
         fail(f"identified: {identified_on} is in the future (today is {clock.today()})")
-    _open(kind="step_down", ref=ref, child=child, stage="identification",
-          opened_on=identified_on,
-          opening={"child_ref": child, "identified_on": str(identified_on)})
+    _open(kind="step_down", ref=ref, child=child,
+          opening={"identified_on": str(identified_on)})
 
 
 stability_app = typer.Typer(no_args_is_help=True, help="Stability meetings (placements at risk).")
@@ -234,7 +348,7 @@ def stability_request(
     from datetime import datetime
 
     from stepdown.domain.calendar import LONDON
-    from stepdown.domain.policy import ROLES
+    from stepdown.domain.vocabulary import ROLES
 
     _reference("ref", ref)
     _reference("child", child)
@@ -248,9 +362,8 @@ def stability_request(
         fail(f"requested-at: {moment.isoformat()} is in the future")
     if by not in ROLES:
         fail(f"by: must be one of the roles {', '.join(ROLES)} (got {by!r})")
-    _open(kind="stability", ref=ref, child=child, stage="meeting",
-          opened_on=moment.astimezone(LONDON).date(),
-          opening={"child_ref": child, "requested_at": moment.isoformat(), "requested_by": by})
+    _open(kind="stability", ref=ref, child=child,
+          opening={"requested_at": moment.isoformat(), "requested_by": by})
 
 
 @ending_app.command("record")
@@ -261,9 +374,7 @@ def ending_record(
     reason: Annotated[str, typer.Option("--reason", help="SSDA903 reason code, e.g. CARPL.")],
 ) -> None:
     """Record an unplanned ending; a Step Down placement's case closes as disrupted."""
-    from stepdown import orchestration
-    from stepdown.models.forms import REASONS
-    from stepdown.records import record_unplanned_ending, stage_runs
+    from stepdown.records import declarations
 
     _reference("ref", ref)
     _reference("child", child)
@@ -271,31 +382,18 @@ def ending_record(
     assert day is not None
     if day > clock.today():
         fail(f"ended-on: {day} is in the future (today is {clock.today()})")
-    if reason not in REASONS:
-        fail(f"reason: must be an SSDA903 reason code, one of {', '.join(REASONS)} "
+    reasons = reason_codes(declarations())
+    if reason not in reasons:
+        fail(f"reason: must be an SSDA903 reason code, one of {', '.join(reasons)} "
              f"(got {reason!r})")
+    _open(kind="unplanned_ending", ref=ref, child=child,
+          opening={"ended_on": str(day), "reason": reason}, date_name="ended-on")
 
-    actor = _actor()
 
-    def start(session: Any) -> tuple[Any, Any]:
-        process, disrupted = record_unplanned_ending(session, ref=ref, child_ref=child,
-                                                     ended_on=day, reason=reason,
-                                                     actor=actor, channel="cli")
-        runs = ([run.flow_run_id for run in stage_runs(session, process=disrupted)
-                 if run.flow_run_id] if disrupted else [])
-        return process, (disrupted.ref if disrupted else None, runs)
-
-    _run_id, (disrupted_ref, runs) = _open(kind="unplanned_ending", ref=ref, child=child,
-                                           stage="meeting", opened_on=day, opening={},
-                                           start=start)
-    if disrupted_ref:
-        try:
-            orchestration.cancel_open_runs(runs, f"placement ended unplanned ({ref})")
-        except Exception as exc:  # noqa: BLE001 - the record is right; the run can be cancelled
-            typer.echo(f"warning: could not cancel the flow runs of {disrupted_ref}: {exc}",
-                       err=True)
-        typer.echo(f"{disrupted_ref} closed as disrupted; its open obligations are cancelled")
-        _publish(disrupted_ref)
+def reason_codes(catalogue: Any) -> tuple[str, ...]:
+    """The SSDA903 reasons for a change of placement, as the unplanned-ending form declares."""
+    form = catalogue.forms[catalogue.process("unplanned_ending").opening]
+    return next(f.choices for f in form.fields if f.name == "reason")
 
 
 @report_app.command("breakdowns")

@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     home: Path = Path(".stepdown")
     database_url: str | None = None
     policy: str | None = None
+    # A local authority's own process declarations: a TOML file or a directory of them.
+    processes: str | None = None
     # How long `stepdown input` waits for a flow run to reach or apply a form (seconds).
     input_timeout: float = 180.0
 

@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from stepdown import clock
-from stepdown.domain.case import CaseView, Effects, completion_model
+from stepdown.domain import process as engine
+from stepdown.domain.case import CaseView, Effects
 from stepdown.domain.engine import plan
-from stepdown.inputs import RULES, flow_waits_for
-from stepdown.models.forms import STAGE_FORMS, FormError
+from stepdown.domain.forms import FormError
+from stepdown.inputs import flow_waits_for
 from stepdown.models.tables import AuditEvent, Obligation, Process, Submission
 from stepdown.records import (
-    ONE_AT_A_TIME,
     NotFound,
     audit,
     case_view,
     current_policy,
+    declarations,
     facts,
     fired_rungs,
     get_process,
@@ -41,12 +42,13 @@ from stepdown.records import (
 
 CORRECTED = "input.corrected"
 MAX_REASON = 500
-# Inputs whose check read another input's record (PACT needs the suitability meeting and a
-# ratified care plan): correcting the earlier one would leave the later one standing on nothing.
-READ_BY: dict[str, tuple[str, ...]] = {
-    "identification.suitability": ("identification.pact_decision",),
-    "identification.care_plan_ratified": ("identification.pact_decision",),
-}
+
+
+def read_by(key: str) -> tuple[str, ...]:
+    """The forms whose check read ``key``'s record (PACT needs the suitability meeting and a
+    ratified care plan), from their declarations: correcting the earlier one would leave the
+    later one standing on nothing."""
+    return declarations().read_by().get(key, ())
 
 
 @dataclass
@@ -66,9 +68,7 @@ class Correction:
 
 
 def has_flow(kind: str, stage: str) -> bool:
-    from stepdown.deployments import SPECS
-
-    return f"{kind}.{stage}" in SPECS
+    return bool(declarations().process(kind).stage(stage).steps)
 
 
 def corrections_made(session: Session, *, process: Process) -> int:
@@ -94,16 +94,21 @@ def _accepted(session: Session, *, process: Process) -> list[Submission]:
 def _effects(view: CaseView, key: str, submission: Submission) -> Effects:
     """What the submission changed when it was accepted, worked out again from its values."""
     values = json.dumps(submission.values or submission.data)
-    rules = RULES[view.kind]
-    if key in STAGE_FORMS:
-        spec = STAGE_FORMS[key]
-        return rules.stage_form_effects(spec, spec.model.model_validate_json(values))
-    return rules.completion_effects(key, completion_model(view, key).model_validate_json(values))
+    catalogue = declarations()
+    settings = current_policy().settings
+    form = catalogue.stage_forms().get(key)
+    if form is not None:
+        parsed = catalogue.model(key).model_validate_json(values)
+        return engine.stage_form_effects(form, parsed, view, settings)
+    obligation = view.obligations[key]
+    done = catalogue.completion_model(obligation.completion).model_validate_json(values)
+    return engine.completion_effects(catalogue, view, key, done, settings)
 
 
 def _closed_by(view: CaseView, accepted: list[Submission]) -> str | None:
     for submission in reversed(accepted):
-        known = submission.form in STAGE_FORMS or submission.form in view.obligations
+        known = (submission.form in declarations().stage_forms()
+                 or submission.form in view.obligations)
         if known and _effects(view, submission.form, submission).close is not None:
             return submission.form
     return None
@@ -153,7 +158,7 @@ def correct_input(session: Session, *, ref: str, key: str, reason: str,
                         f"(got {len(reason)})")
     process = get_process(session, ref=ref, lock=True)
     view = case_view(session, process=process)
-    if key not in STAGE_FORMS and key not in view.obligations:
+    if key not in declarations().stage_forms() and key not in view.obligations:
         raise NotFound(f"key: {key!r} is not a form or an obligation of {ref}")
     accepted = _accepted(session, process=process)
     target = next((s for s in reversed(accepted) if s.form == key), None)
@@ -201,7 +206,7 @@ def correct_input(session: Session, *, ref: str, key: str, reason: str,
 
     result = Correction(ref=ref, kind=process.kind, key=key, stage=process.stage)
     if effects.close is not None and process.status != "open":
-        if process.kind in ONE_AT_A_TIME:
+        if declarations().process(process.kind).one_at_a_time:
             other = session.exec(select(Process).where(
                 Process.child_ref == process.child_ref, Process.kind == process.kind,
                 Process.status == "open", Process.id != process.id)).first()
@@ -275,10 +280,10 @@ def _dependents(session: Session, *, process: Process, key: str, target: Submiss
     for submission in accepted:
         if submission.id == target.id:
             continue
-        spec = STAGE_FORMS.get(submission.form)
+        spec = declarations().stage_forms().get(submission.form)
         if spec is not None and spec.process == process.kind and spec.stage not in stages:
             found[submission.form] = submission.id or 0
-        if submission.form in READ_BY.get(key, ()) and (submission.id or 0) > (target.id or 0):
+        if submission.form in read_by(key) and (submission.id or 0) > (target.id or 0):
             found[submission.form] = submission.id or 0
     planned_after = {p.key for p in plan(current_policy(), facts(session, process=process))}
     submitted = {s.form: s.id or 0 for s in accepted}

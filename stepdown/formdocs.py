@@ -13,19 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from stepdown.domain.policy import ROLES, Policy, Rule
-from stepdown.models.forms import COMPLETIONS, REASONS, STAGE_FORMS
-
-# The opening forms: which command takes them, and the choices its code checks by hand.
-OPENINGS: dict[str, tuple[str, ...]] = {
-    "step_down.open": ("case", "open"),
-    "stability.request": ("stability", "request"),
-    "unplanned_ending.record": ("ending", "record"),
-}
-OPENING_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("stability.request", "by"): ROLES,
-    ("unplanned_ending.record", "reason"): REASONS,
-}
+from stepdown.domain.declarations import Catalogue, FormDecl
+from stepdown.domain.policy import Policy, Rule
+from stepdown.records import declarations
 
 
 class UnknownForm(LookupError):
@@ -69,7 +59,7 @@ class FormDoc:
     command: str = ""  # how the command line takes it
 
     def example(self) -> str:
-        if self.kind == "opening":
+        if self.kind == "opening" and self.model is None:
             parts = [self.command]
             for f in self.fields:
                 value = f.choices[0] if f.choices else f.name.upper().replace("-", "_")
@@ -184,10 +174,11 @@ def _doc(model: type[Any]) -> str:
 
 
 def stage_forms() -> list[FormDoc]:
-    return [FormDoc(key=spec.key, kind="stage_form", title=_doc(spec.model),
-                    help=spec.description, fields=model_fields(spec.model),
-                    model=spec.model.__name__, command=f"stepdown input REF {spec.key}")
-            for spec in STAGE_FORMS.values()]
+    catalogue = declarations()
+    return [FormDoc(key=form.key, kind="stage_form", title=_doc(catalogue.model(form.key)),
+                    help=form.description, fields=model_fields(catalogue.model(form.key)),
+                    model=form.model_name, command=f"stepdown input REF {form.key}")
+            for form in catalogue.stage_forms().values()]
 
 
 def _completion_of(rule: Rule) -> dict[str, str]:
@@ -224,8 +215,11 @@ def completions(policy: Policy) -> list[FormDoc]:
     for rule in policy.rules:
         for name, keys in _completion_of(rule).items():
             takes.setdefault(name, []).append(keys)
+    catalogue = declarations()
     out = []
-    for name, model in COMPLETIONS.items():
+    names: list[str | None] = [None, *catalogue.completions()]
+    for name in names:
+        model = catalogue.completion_model(name)
         key = name or "done"
         keys = takes.get(name, []) if name else ["every other obligation key"]
         out.append(FormDoc(key=key, kind="completion", title=_doc(model),
@@ -235,15 +229,37 @@ def completions(policy: Policy) -> list[FormDoc]:
     return out
 
 
+def _choices(catalogue: Catalogue, form: FormDecl, field_name: str) -> list[str] | None:
+    from stepdown.domain.vocabulary import ROLES
+
+    decl = next((f for f in form.fields if f.name == field_name), None)
+    if decl is None:
+        return None
+    if decl.type == "role":
+        return list(ROLES)
+    return list(decl.choices) or None
+
+
 def openings() -> list[FormDoc]:
-    """The opening forms, from the command line's own arguments and options."""
+    """The opening forms: of a process with a command of its own (``case open``), from that
+    command's arguments and options; of any other, as ``stepdown open KIND``'s --data."""
     import typer
 
-    from stepdown.cli import app
+    from stepdown.cli import app, opening_commands
 
+    catalogue = declarations()
     root = typer.main.get_command(app)
     out = []
-    for key, path in OPENINGS.items():
+    for process in catalogue.processes.values():
+        form = catalogue.forms[process.opening]
+        path, options = opening_commands().get(process.kind, ((), {}))
+        if not path:
+            model = catalogue.model(form.key)
+            out.append(FormDoc(
+                key=form.key, kind="opening", title=_doc(model), help=form.description,
+                fields=model_fields(model), model=form.model_name,
+                command=f"stepdown open {process.kind} REF --child CHILD"))
+            continue
         command: Any = root
         for name in path:
             command = command.commands[name]
@@ -251,14 +267,13 @@ def openings() -> list[FormDoc]:
         for param in command.params:
             option = param.opts[0].startswith("--")
             name = param.opts[0].removeprefix("--") if option else param.name
-            choices = OPENING_CHOICES.get((key, param.name))
+            choices = _choices(catalogue, form, options.get(name, ""))
             fields.append(FieldDoc(name=name, type="text", required=param.required,
                                    default=param.default if not param.required else None,
-                                   choices=list(choices) if choices else None,
-                                   title="--" + name if option else "argument",
+                                   choices=choices, title="--" + name if option else "argument",
                                    help=param.help or ""))
         help_text = (command.help or "").strip()
-        out.append(FormDoc(key=key, kind="opening", title=help_text.split("\n")[0],
+        out.append(FormDoc(key=form.key, kind="opening", title=help_text.split("\n")[0],
                            help=help_text, fields=fields, command="stepdown " + " ".join(path)))
     return out
 

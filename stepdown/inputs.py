@@ -8,21 +8,23 @@ An input is named by a form (``identification.suitability``) or an obligation ke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 from sqlmodel import Session, select
 
 from stepdown import clock
-from stepdown.domain import stability, step_down, unplanned_ending
-from stepdown.domain.case import CaseView, Effects, completion_model, early_effects
-from stepdown.models.forms import FLOW_COMPLETIONS, STAGE_FORMS, Done, FormError, FormSpec
+from stepdown.domain import process as engine
+from stepdown.domain.case import CaseView, Effects
+from stepdown.domain.declarations import FormDecl
+from stepdown.domain.forms import FormError
 from stepdown.models.tables import Person, Process, Submission
 from stepdown.records import (
     NotFound,
     apply_effects,
     audit,
     case_view,
+    current_policy,
+    declarations,
     find_submission,
     record_submission,
 )
@@ -31,7 +33,7 @@ from stepdown.records import (
 @dataclass(frozen=True)
 class Checked:
     key: str
-    spec: FormSpec | None  # a stage decision form, or None for an obligation's completion
+    spec: FormDecl | None  # a stage decision form, or None for an obligation's completion
     form: Any
     effects: Effects
 
@@ -40,47 +42,48 @@ class Checked:
         return dict(self.form.model_dump(mode="json"))
 
 
-RULES: dict[str, ModuleType] = {
-    "step_down": step_down,
-    "stability": stability,
-    "unplanned_ending": unplanned_ending,
-}
-
-
 def is_form(key: str) -> bool:
-    return key in STAGE_FORMS
+    return key in declarations().stage_forms()
 
 
 def flow_waits_for(case: CaseView, key: str) -> bool:
-    """Whether ``key`` is handed to the case's flow run (a stage form, or a completion that
-    decides a stage) rather than recorded directly."""
-    if is_form(key):
+    """Whether ``key`` is handed to the case's flow run (a stage form, or a completion a stage
+    waits for) rather than recorded directly."""
+    catalogue = declarations()
+    if key in catalogue.stage_forms():
         return True
     obligation = case.obligations.get(key)
-    return obligation is not None and obligation.completion in FLOW_COMPLETIONS
+    if obligation is None:
+        return False
+    return (obligation.completion in catalogue.flow_completions()
+            or key in catalogue.flow_obligations())
 
 
 def model_for(case: CaseView, key: str) -> type[Any]:
-    """The RunInput model a flow waits on for ``key``."""
-    if is_form(key):
-        return STAGE_FORMS[key].model
-    return completion_model(case, key)
+    """The model a flow waits on for ``key``."""
+    catalogue = declarations()
+    if key in catalogue.stage_forms():
+        return catalogue.model(key)
+    obligation = case.obligations.get(key)
+    return catalogue.completion_model(obligation.completion if obligation else None)
 
 
 def check(case: CaseView, key: str, data: Any) -> Checked:
     """Validate an input against the case as it is now; raises FormError or NotFound."""
     today = clock.today()
-    rules = RULES[case.kind]
-    if is_form(key):
-        spec = STAGE_FORMS[key]
-        form = rules.check_stage_form(case, spec, data, today=today)
-        return Checked(key, spec, form, rules.stage_form_effects(spec, form))
+    catalogue = declarations()
+    settings = current_policy().settings
+    form = catalogue.stage_forms().get(key)
+    if form is not None:
+        parsed = engine.check_stage_form(catalogue, case, form, data, today=today,
+                                         settings=settings)
+        return Checked(key, form, parsed,
+                       engine.stage_form_effects(form, parsed, case, settings))
     if key not in case.obligations:
         raise NotFound(f"key: {key!r} is not a form or an obligation of {case.ref}")
-    done: Done = rules.check_completion(case, key, data, today=today)
-    effects = rules.completion_effects(key, done)
-    effects.early.extend(early_effects(key, case.obligations[key], done))
-    return Checked(key, None, done, effects)
+    done = engine.check_completion(catalogue, case, key, data, today=today, settings=settings)
+    return Checked(key, None, done,
+                   engine.completion_effects(catalogue, case, key, done, settings))
 
 
 def apply_input(session: Session, *, process: Process, key: str, data: Any, channel: str,

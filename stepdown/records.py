@@ -16,9 +16,11 @@ from stepdown import clock
 from stepdown.config import get_settings
 from stepdown.domain import ladder
 from stepdown.domain.case import CaseView, Effects, ObligationView
+from stepdown.domain.declarations import Catalogue, load_catalogue
 from stepdown.domain.engine import Completion, Facts, as_when, plan
+from stepdown.domain.forms import FormError
 from stepdown.domain.policy import Policy, load_policy
-from stepdown.models.forms import FormError
+from stepdown.domain.vocabulary import OPEN_STATUSES
 from stepdown.models.tables import (
     AuditEvent,
     Notice,
@@ -29,15 +31,19 @@ from stepdown.models.tables import (
     Submission,
 )
 
-OPEN_STATUSES = ("pending", "escalated")
-
 
 class NotFound(LookupError):
     """An unknown process, form or key."""
 
 
 def current_policy() -> Policy:
-    return load_policy(get_settings().policy)
+    settings = get_settings()
+    return load_policy(settings.policy, settings.processes)
+
+
+def declarations() -> Catalogue:
+    """Every declared process and form: the shipped ones and the local authority's own."""
+    return load_catalogue(get_settings().processes)
 
 
 def audit(session: Session, *, process: Process | None, actor: str, action: str,
@@ -90,18 +96,6 @@ def accepted_forms(session: Session, *, process: Process) -> dict[str, list[dict
     return forms
 
 
-OPENING_FORMS = {
-    "step_down": "step_down.open",
-    "stability": "stability.request",
-    "unplanned_ending": "unplanned_ending.record",
-}
-
-# Kinds of which a child has at most one open process at a time. A child is on one Step Down
-# journey; placements at risk and placement endings can overlap (one process per request or
-# per ending), so stability and unplanned_ending allow several.
-ONE_AT_A_TIME = frozenset({"step_down"})
-
-
 def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage: str,
                  opened_on: date, actor: str, opening: dict[str, Any],
                  channel: str | None = None) -> Process:
@@ -109,7 +103,8 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
     ``channel``, by default the actor)."""
     if session.exec(select(Process).where(Process.ref == ref)).first() is not None:
         raise FormError("ref", f"a process {ref!r} already exists")
-    if kind in ONE_AT_A_TIME:
+    declared = declarations().process(kind)
+    if declared.one_at_a_time:  # a declaration says a child has one open process of its kind
         other = session.exec(select(Process).where(
             Process.child_ref == child_ref, Process.kind == kind, Process.status == "open")).first()
         if other is not None:
@@ -120,7 +115,7 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
     session.add(process)
     session.flush()
     session.add(StageRun(process_id=process.id, stage=stage, started_on=opened_on))
-    session.add(Submission(process_id=process.id, form=OPENING_FORMS[kind], data=opening,
+    session.add(Submission(process_id=process.id, form=declared.opening, data=opening,
                            values=opening, channel=channel or actor, received_at=clock.now()))
     audit(session, process=process, actor=actor, action="process.opened", kind=kind,
           stage=stage, opened_on=str(opened_on))
@@ -131,21 +126,30 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
 
 def stability_meetings(session: Session, *, child_ref: str) -> list[date]:
     """The days stability meetings were held for a child."""
-    query = (select(Obligation.done_on)
+    return child_done(session, child_ref=child_ref).get("stability.meeting", [])
+
+
+def child_done(session: Session, *, child_ref: str,
+               besides: int | None = None) -> dict[str, list[date]]:
+    """The days the obligations of a child's processes (but ``besides``) were done, by key."""
+    query = (select(Obligation.key, Obligation.done_on)
              .join(Process, col(Process.id) == col(Obligation.process_id))
-             .where(Process.child_ref == child_ref, Process.kind == "stability",
-                    Obligation.key == "stability.meeting", Obligation.status == "done"))
-    return [d for d in session.exec(query).all() if d is not None]
+             .where(Process.child_ref == child_ref, Obligation.status == "done"))
+    if besides is not None:
+        query = query.where(Process.id != besides)
+    out: dict[str, list[date]] = {}
+    for key, done_on in session.exec(query).all():
+        if done_on is not None:
+            out.setdefault(key, []).append(done_on)
+    return out
 
 
 def case_view(session: Session, *, process: Process) -> CaseView:
     forms = accepted_forms(session, process=process)
-    opened_at = None
-    if process.kind == "stability":
-        opened_at = as_when(forms["stability.request"][0]["requested_at"])
-    context: dict[str, Any] = {}
-    if process.kind == "unplanned_ending":
-        context["stability_meetings"] = stability_meetings(session, child_ref=process.child_ref)
+    declared = declarations()
+    opening_form = declared.forms[declared.process(process.kind).opening]
+    opening = forms.get(opening_form.key, [{}])[0]
+    opened_at = as_when(opening.get(opening_form.date_field))
     return CaseView(
         ref=process.ref, kind=process.kind, stage=process.stage, status=process.status,
         outcome=process.outcome,
@@ -156,7 +160,7 @@ def case_view(session: Session, *, process: Process) -> CaseView:
                      for o in obligations(session, process=process)},
         waiting_for=process.waiting_for,
         opened_at=opened_at if isinstance(opened_at, datetime) else None,
-        context=context,
+        child_done=child_done(session, child_ref=process.child_ref, besides=process.id),
     )
 
 
@@ -346,13 +350,14 @@ def judged_status(row: Obligation, as_of: date) -> str:
 
 
 def linked_processes(session: Session, *, process: Process) -> list[Process]:
-    """A Step Down case's stability and unplanned-ending processes: same child, opened while
-    the case was open."""
-    if process.kind != "step_down":
+    """The processes a declaration's ``shows`` links put on this one's timeline: the same
+    child's, of the linked kinds, opened while this one was open."""
+    kinds = [link.kind for link in declarations().process(process.kind).links
+             if link.type == "shows"]
+    if not kinds:
         return []
     query = (select(Process)
-             .where(Process.child_ref == process.child_ref,
-                    col(Process.kind).in_(("stability", "unplanned_ending")),
+             .where(Process.child_ref == process.child_ref, col(Process.kind).in_(kinds),
                     Process.opened_on >= process.opened_on)
              .order_by(col(Process.id)))
     return [p for p in session.exec(query).all()
@@ -395,11 +400,57 @@ def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[st
     return out
 
 
-def open_step_down_placement(session: Session, *, child_ref: str) -> Process | None:
-    """The child's open Step Down case whose child has moved in (a Step Down placement)."""
-    query = select(Process).where(Process.child_ref == child_ref, Process.kind == "step_down",
-                                  Process.status == "open", Process.stage == "support")
-    return session.exec(query.with_for_update()).first()
+def opening_day(kind: str, opening: dict[str, Any]) -> date:
+    """The day a process opens: its opening form's date field (a datetime's London date)."""
+    catalogue = declarations()
+    form = catalogue.forms[catalogue.process(kind).opening]
+    when = as_when(opening.get(form.date_field))
+    if isinstance(when, datetime):
+        return when.astimezone(clock.LONDON).date()
+    if when is None:
+        raise FormError(form.date_field, "is required")
+    return when
+
+
+def open_with_links(session: Session, *, ref: str, kind: str, child_ref: str,
+                    opening: dict[str, Any], actor: str, channel: str | None = None,
+                    date_name: str | None = None) -> tuple[Process, list[Process]]:
+    """Open a process of a declared kind in its first stage, and follow its declaration's
+    ``disrupts`` links: the child's open process of the linked kind in the linked stage closes
+    with the link's outcome (its open obligations cancelled). Returns the new process and the
+    processes it closed. ``date_name`` names the opening date in an error (a command's option)."""
+    declared = declarations().process(kind)
+    opened_on = opening_day(kind, opening)
+    record: dict[str, Any] = {"child_ref": child_ref, **opening}
+    disrupted: list[tuple[Process, str]] = []
+    for link in declared.links:
+        if link.type != "disrupts":
+            continue
+        query = select(Process).where(Process.child_ref == child_ref, Process.kind == link.kind,
+                                      Process.status == "open")
+        if link.stage is not None:
+            query = query.where(Process.stage == link.stage)
+        other = session.exec(query.with_for_update()).first()
+        if other is not None:
+            began = next(run.started_on for run in stage_runs(session, process=other)
+                         if run.stage == other.stage)
+            if opened_on < began:
+                name = date_name or declarations().forms[declared.opening].date_field
+                raise FormError(name, f"{opened_on} is before the child moved in ({began}) "
+                                f"under Step Down case {other.ref}" if link.kind == "step_down"
+                                else f"{opened_on} is before {other.ref} began {other.stage} "
+                                f"({began})")
+            disrupted.append((other, str(link.outcome or "disrupted")))
+        record[f"{link.kind}_ref"] = other.ref if other is not None else None
+    process = open_process(session, ref=ref, kind=kind, child_ref=child_ref,
+                           stage=declared.stages[0].name, opened_on=opened_on, actor=actor,
+                           opening=record, channel=channel)
+    for other, outcome in disrupted:
+        apply_effects(session, process=other, effects=Effects(close=(outcome, opened_on)),
+                      actor=actor)
+        detail = {kind: ref, **({"reason": opening["reason"]} if "reason" in opening else {})}
+        audit(session, process=other, actor=actor, action=f"process.{outcome}", **detail)
+    return process, [other for other, _ in disrupted]
 
 
 def record_unplanned_ending(session: Session, *, ref: str, child_ref: str, ended_on: date,
@@ -407,25 +458,11 @@ def record_unplanned_ending(session: Session, *, ref: str, child_ref: str, ended
                             ) -> tuple[Process, Process | None]:
     """Open the unplanned-ending process; a Step Down placement that ended closes as disrupted
     (its open obligations cancelled). Returns the new process and the disrupted case, if any."""
-    disrupted = open_step_down_placement(session, child_ref=child_ref)
-    if disrupted is not None:
-        moved_in = next(run.started_on for run in stage_runs(session, process=disrupted)
-                        if run.stage == "support")
-        if ended_on < moved_in:
-            raise FormError("ended-on", f"{ended_on} is before the child moved in ({moved_in}) "
-                            f"under Step Down case {disrupted.ref}")
-    opening: dict[str, Any] = {"child_ref": child_ref, "ended_on": str(ended_on),
-                               "reason": reason,
-                               "step_down_ref": disrupted.ref if disrupted else None}
-    process = open_process(session, ref=ref, kind="unplanned_ending", child_ref=child_ref,
-                           stage="meeting", opened_on=ended_on, actor=actor, opening=opening,
-                           channel=channel)
-    if disrupted is not None:
-        apply_effects(session, process=disrupted, effects=Effects(close=("disrupted", ended_on)),
-                      actor=actor)
-        audit(session, process=disrupted, actor=actor, action="process.disrupted",
-              unplanned_ending=ref, reason=reason)
-    return process, disrupted
+    process, closed = open_with_links(
+        session, ref=ref, kind="unplanned_ending", child_ref=child_ref,
+        opening={"ended_on": str(ended_on), "reason": reason}, actor=actor, channel=channel,
+        date_name="ended-on")
+    return process, (closed[0] if closed else None)
 
 
 def set_waiting(session: Session, *, process: Process, key: str | None, flow_run_id: str | None,

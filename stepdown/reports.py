@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from stepdown.domain.calendar import LONDON, local_date
-from stepdown.models.forms import FormError
+from stepdown.domain.forms import FormError
 from stepdown.models.tables import Obligation, Process
 from stepdown.records import OPEN_STATUSES, accepted_forms, stability_meetings
 

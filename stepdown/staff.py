@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from stepdown import clock
+from stepdown.domain.forms import FormError
 from stepdown.domain.policy import ROLES
-from stepdown.models.forms import FormError
 from stepdown.models.tables import Assignment, Obligation, Person, Process, Team
 from stepdown.records import audit, get_process
 

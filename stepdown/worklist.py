@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from stepdown import clock
 from stepdown.db import session_scope
-from stepdown.models.forms import FormError
+from stepdown.domain.forms import FormError
 from stepdown.models.tables import Assignment, Obligation, Person, Process, Team
 from stepdown.records import OPEN_STATUSES, current_policy, judged_status
 from stepdown.staff import Directory, find_person

@@ -8,8 +8,8 @@ import pytest
 
 from stepdown.corrections import Correction, correct_input, flow_run_key, pending_restart
 from stepdown.db import session_scope
+from stepdown.domain.forms import FormError
 from stepdown.inputs import apply_input
-from stepdown.models.forms import FormError
 from stepdown.models.tables import Submission
 from stepdown.records import NotFound, get_process, set_stage_flow_run, stage_runs
 from tests import scenario

@@ -15,13 +15,8 @@ from typer.testing import CliRunner
 from stepdown.cli import app
 from stepdown.db import get_engine, session_scope
 from stepdown.domain.case import ObligationView, check_done_on
-from stepdown.models.forms import (
-    COMPLETIONS,
-    STAGE_FORMS,
-    Done,
-    FormError,
-    parse_form,
-)
+from stepdown.domain.declarations import load_catalogue
+from stepdown.domain.forms import Done, FormError, parse_form
 from stepdown.records import get_process, open_process
 from stepdown.staff import assign, import_staff
 from tests import scenario
@@ -47,6 +42,10 @@ tm@la.example,team_manager,,north
 sw@la.example,social_worker,tm@la.example,north
 iro@la.example,iro,tm@la.example,north
 """
+
+CATALOGUE = load_catalogue()
+MODELS = [CATALOGUE.model(key) for key in CATALOGUE.stage_forms()] + [
+    CATALOGUE.completion_model(name) for name in (None, *CATALOGUE.completions())]
 
 
 def refused(ref: str, key: str, data: Any) -> str:
@@ -109,7 +108,7 @@ def test_iso_date_strings_and_python_dates_are_accepted() -> None:
 
 
 @pytest.mark.parametrize("model", sorted(
-    {*COMPLETIONS.values(), *(spec.model for spec in STAGE_FORMS.values())},
+    MODELS,
     key=lambda m: m.__name__))
 def test_what_a_flow_hands_on_from_the_ui_passes_the_strict_check(model: type[Any]) -> None:
     """A flow hands on ``received.model_dump(mode="json")``: whatever the UI's form produced
@@ -138,7 +137,7 @@ def test_what_a_flow_hands_on_from_the_ui_passes_the_strict_check(model: type[An
 
 
 def test_early_reason_is_an_optional_text_field_with_a_title_for_the_ui() -> None:
-    for model in COMPLETIONS.values():
+    for model in [CATALOGUE.completion_model(n) for n in (None, *CATALOGUE.completions())]:
         field = model.model_json_schema()["properties"]["early_reason"]
         assert field["title"] and field["description"]
         assert {"type": "string", "maxLength": 500} in field["anyOf"]

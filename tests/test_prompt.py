@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+from stepdown.domain.declarations import load_catalogue
 from stepdown.flows.prompt import prefilled, reason_only, valid_defaults
 from stepdown.formdocs import ui_schema
-from stepdown.models.forms import StabilityMeeting, Suitability
+
+Suitability = load_catalogue().model("identification.suitability")
+StabilityMeeting = load_catalogue().model("stability_meeting")
 
 TYPED = {"held_on": "2026-11-09", "sdq_score": 16, "care_needs_band": "2.2",
          "care_plan_ratified": True, "discussion_notes": ""}

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from stepdown.db import get_engine, session_scope
-from stepdown.models.forms import FormError
+from stepdown.domain.forms import FormError
 from stepdown.records import NotFound, get_process, stage_runs
 from tests import scenario
 from tests.builders import open_case, snapshot, submit, timeline_of

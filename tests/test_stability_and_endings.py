@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stepdown.db import session_scope
-from stepdown.models.forms import FormError
+from stepdown.domain.forms import FormError
 from stepdown.records import get_process
 from tests import scenario
 from tests.builders import (

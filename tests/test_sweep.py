@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from stepdown.db import get_engine, session_scope
-from stepdown.models.forms import FormError
+from stepdown.domain.forms import FormError
 from stepdown.notifications import sweep as outbox
 from stepdown.records import NotFound
 from stepdown.staff import assign, import_staff

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from stepdown.cli import app
 from stepdown.db import get_engine, session_scope
-from stepdown.models.forms import FormError
+from stepdown.domain.forms import FormError
 from stepdown.notifications import sweep as outbox
 from stepdown.records import get_process, set_waiting
 from stepdown.staff import assign

@@ -35,19 +35,24 @@ class Spec:
         return getattr(importlib.import_module(module), name)
 
 
-STEP_DOWN_STAGES = ("identification", "preparation", "matching", "introduction", "support")
+def _stage_specs() -> dict[str, Spec]:
+    """One deployment per stage with steps of every declared process (the shipped ones and
+    the local authority's own, STEPDOWN_PROCESSES)."""
+    from stepdown.config import get_settings
+    from stepdown.domain.declarations import load_catalogue
+    from stepdown.flows.stage import attribute
+
+    catalogue = load_catalogue(get_settings().processes)
+    return {
+        f"{process.kind}.{stage.name}": Spec(
+            f"stepdown.flows.stage:{attribute(process.kind, stage.name)}", stage.flow,
+            tags=(f"process:{process.kind}",))
+        for process in catalogue.processes.values() for stage in process.flow_stages()
+    }
+
 
 SPECS: dict[str, Spec] = {
-    **{
-        f"step_down.{stage}": Spec(f"stepdown.flows.step_down_{stage}:step_down_{stage}",
-                                   f"step-down-{stage}", tags=("process:step_down",))
-        for stage in STEP_DOWN_STAGES
-    },
-    "stability.meeting": Spec("stepdown.flows.stability:stability_meeting", "stability-meeting",
-                              tags=("process:stability",)),
-    "unplanned_ending.meeting": Spec("stepdown.flows.unplanned_ending:unplanned_ending_meeting",
-                                     "unplanned-ending-meeting",
-                                     tags=("process:unplanned_ending",)),
+    **_stage_specs(),
     # DOMAIN.md section 3: every working day at 07:00 (the flow skips bank holidays) ...
     "sweep.daily": Spec("stepdown.flows.sweep:sweep", "sweep", tags=("sweep",),
                         cron="0 7 * * 1-5"),
@@ -85,7 +90,7 @@ def schedules() -> dict[str, str]:
     return out
 
 
-def deployment_name(stage: str, process: str = "step_down") -> str:
+def deployment_name(stage: str, process: str) -> str:
     """The full name (``<flow>/<deployment>``) of the deployment that runs a process stage."""
     return SPECS[f"{process}.{stage}"].deployment
 

@@ -9,14 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from stepdown.models.forms import (
-    COMPLETIONS,
-    STAGE_FORMS,
-    Done,
-    FormError,
-    ReviewOutcome,
-    parse_form,
-)
+from stepdown.domain.forms import Done, FormError
 
 
 @dataclass(frozen=True)
@@ -44,8 +37,9 @@ class CaseView:
     obligations: dict[str, ObligationView]
     waiting_for: str | None = None
     opened_at: datetime | None = None  # an hour-based start (a stability request)
-    # Records of other processes for the same child (e.g. stability meetings held).
-    context: dict[str, Any] = field(default_factory=dict)
+    # The child's other processes: the days their obligations were done, by key (the
+    # stability meetings held before an unplanned ending).
+    child_done: dict[str, list[date]] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,39 +66,26 @@ def check_open(case: CaseView) -> None:
         raise FormError("ref", f"{case.ref} is closed ({case.outcome}); it takes no more input")
 
 
-def check_stage(case: CaseView, key: str) -> None:
+def check_stage(case: CaseView, key: str, process: str, stage: str | None) -> None:
     """A stage's decision form is taken only while the case is in that stage."""
-    spec = STAGE_FORMS[key]
     check_open(case)
-    if spec.process != case.kind:
-        raise FormError("form", f"{spec.key} is a {spec.process} form; {case.ref} is {case.kind}")
-    if spec.stage != case.stage:
-        raise FormError(
-            "form", f"{spec.key} belongs to {spec.stage}; {case.ref} is in {case.stage}"
-        )
+    if process != case.kind:
+        raise FormError("form", f"{key} is a {process} form; {case.ref} is {case.kind}")
+    if stage != case.stage:
+        raise FormError("form", f"{key} belongs to {stage}; {case.ref} is in {case.stage}")
 
 
-def completion_model(case: CaseView, key: str) -> type[Done]:
-    obligation = case.obligations.get(key)
-    return COMPLETIONS[obligation.completion if obligation else None]
-
-
-def check_completion(case: CaseView, key: str, data: Any, *, today: date) -> Done:
-    """The parsed completion of obligation ``key`` if acceptable now; else a FormError."""
+def check_obligation_open(case: CaseView, key: str) -> ObligationView:
+    """The obligation ``key`` if it can be completed now; else a FormError."""
     check_open(case)
     obligation = case.obligations.get(key)
     if obligation is None:
         raise FormError("key", f"{key} is not an obligation of {case.ref} (yet)")
-    if key in STAGE_FORMS:
-        raise FormError("key", f"{key} is a form: submit its fields, not done_on")
     if obligation.status == "done":
         raise FormError("key", f"{key} is already done (on {obligation.done_on})")
     if obligation.status in ("cancelled", "waived"):
         raise FormError("key", f"{key} is {obligation.status}")
-    form = parse_form(completion_model(case, key), data)
-    if isinstance(form, ReviewOutcome) and form.outcome == "extend" and not form.extend_weeks:
-        raise FormError("extend_weeks", "is required when the outcome is extend")
-    return form
+    return obligation
 
 
 def check_done_on(key: str, obligation: ObligationView, form: Done, *, today: date) -> None:
@@ -132,7 +113,3 @@ def early_effects(key: str, obligation: ObligationView, form: Done) -> list[tupl
     if earliest is not None and form.done_on < earliest:
         return [(key, earliest, early_reason(form))]
     return []
-
-
-def completion_effects(key: str, form: Done) -> Effects:
-    return Effects(done=[(key, form.done_on, form.model_dump(mode="json"))])

@@ -15,25 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from stepdown.domain.calendar import Duration
+from stepdown.domain.declarations import Catalogue, load_catalogue
+from stepdown.domain.vocabulary import ROLES
 
 KINDS = ("once", "chain", "series", "extension", "actions")
-PROCESSES = ("step_down", "stability", "unplanned_ending")
-ROLES = (
-    "social_worker",
-    "supervising_social_worker",
-    "iro",
-    "residential_key_worker",
-    "family_finding",
-    "scayt",
-    "stability_worker",
-    "team_manager",
-    "fostering_team_manager",
-    "head_of_service",
-    "virtual_school",
-    "foster_carer",
-    "advocate",
-    "review_panel_admin",
-)
+
+# The timescales named checks and the ladder use, when a policy file does not set them.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "escalate_after": "5 working days",  # 001 Appendix 1: checked again within 5 working days
+    "waiver_window": "84 days",  # 001 section 6: a stability meeting within 12 weeks
+    "sdq_discussion_from": 14,  # 000 Stage 1: a score of 14 and above needs the discussion
+}
 
 _ANCHOR = re.compile(
     r"^(?:stage(?::(?P<stage>[a-z_]+))?"
@@ -161,7 +153,7 @@ _ALLOWED = {
 _COMMON = {"key", "kind", "process", "stage", "owner", "title", "source"}
 
 
-def _rule(raw: dict[str, Any], index: int) -> Rule:
+def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue) -> Rule:
     where = f"rule {index + 1} ({raw.get('key', '?')})"
     for name in ("key", "process", "stage", "owner", "title", "source"):
         if not isinstance(raw.get(name), str) or not raw[name].strip():
@@ -172,8 +164,16 @@ def _rule(raw: dict[str, Any], index: int) -> Rule:
     unknown = set(raw) - _COMMON - _ALLOWED[kind]
     if unknown:
         raise PolicyError(f"{where}: {', '.join(sorted(unknown))} not allowed for kind {kind}")
-    if raw["process"] not in PROCESSES:
-        raise PolicyError(f"{where}: process must be one of {', '.join(PROCESSES)}")
+    if raw["process"] not in catalogue.processes:
+        raise PolicyError(f"{where}: process must be a declared kind, one of "
+                          f"{', '.join(catalogue.kinds)}")
+    stages = catalogue.processes[raw["process"]].stage_names
+    if raw["stage"] not in stages:
+        raise PolicyError(f"{where}: stage {raw['stage']!r} is not a stage of {raw['process']} "
+                          f"({', '.join(stages)})")
+    completion = raw.get("completion") or raw.get("completion_last")
+    if completion and catalogue.forms.get(completion) is None:
+        raise PolicyError(f"{where}: completion {completion!r} is not a declared completion form")
     if raw["owner"] not in ROLES:
         raise PolicyError(f"{where}: owner {raw['owner']!r} is not a role of DOMAIN.md")
     stage = raw["stage"]
@@ -230,20 +230,26 @@ def _rule(raw: dict[str, Any], index: int) -> Rule:
         raise PolicyError(f"{where}: {exc}") from exc
 
 
-def parse_policy(text: str, *, path: str = "<string>") -> Policy:
+def parse_policy(text: str, *, path: str = "<string>",
+                 catalogue: Catalogue | None = None) -> Policy:
+    """A policy file's rules, then the rules declarations carry for keys the file does not
+    have (a policy file overrides a declared rule by its key)."""
+    catalogue = catalogue or load_catalogue()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
-    raws = data.get("rule", [])
-    rules = tuple(_rule(raw, i) for i, raw in enumerate(raws))
+    raws = list(data.get("rule", []))
+    own = {raw.get("key") for raw in raws}
+    raws += [raw for raw in catalogue.rules if raw.get("key") not in own]
+    rules = tuple(_rule(raw, i, catalogue) for i, raw in enumerate(raws))
     keys = [r.key for r in rules]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise PolicyError(f"{path}: rule keys appear twice: {', '.join(duplicates)}")
     meta = data.get("policy", {})
     return Policy(name=meta.get("name", Path(path).stem), rules=rules,
-                  settings=data.get("settings", {}), path=path)
+                  settings={**DEFAULT_SETTINGS, **data.get("settings", {})}, path=path)
 
 
 def default_policy_text() -> str:
@@ -251,11 +257,13 @@ def default_policy_text() -> str:
 
 
 @lru_cache(maxsize=8)
-def load_policy(path: str | None = None) -> Policy:
-    """The policy at ``path``, or the default one shipped with the package."""
+def load_policy(path: str | None = None, processes: str | None = None) -> Policy:
+    """The policy at ``path``, or the default one shipped with the package, over the shipped
+    declarations and a local authority's own (``processes``)."""
+    catalogue = load_catalogue(processes)
     if path is None:
-        return parse_policy(default_policy_text(), path="default.toml")
+        return parse_policy(default_policy_text(), path="default.toml", catalogue=catalogue)
     file = Path(path)
     if not file.is_file():
         raise PolicyError(f"STEPDOWN_POLICY: no policy file at {path}")
-    return parse_policy(file.read_text("utf-8"), path=str(file))
+    return parse_policy(file.read_text("utf-8"), path=str(file), catalogue=catalogue)

@@ -18,14 +18,26 @@ from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import Abort, Pause
 from prefect.input import keyset_from_paused_state
-from prefect.input.run_input import RunInput, run_input_subclass_from_type
+from prefect.input.run_input import RunInput
 from prefect.logging import get_run_logger
 from prefect.states import Suspended
 from prefect.utilities.engine import propose_state_sync
 
-R = TypeVar("R", bound=RunInput)
+R = TypeVar("R", bound=pydantic.BaseModel)
 
 _GOT_TEXT = re.compile(r"\s*\(got (['\"]).*?\1\)")
+
+
+def as_run_input(model: type[pydantic.BaseModel]) -> type[RunInput]:
+    """A form's model as the Prefect ``RunInput`` the UI renders, under the form's own name
+    (the schema's title) and with its description (as ``RunInput.subclass_from_base_model_type``
+    does, which renames it ``<name>RunInput`` and drops the description)."""
+    if issubclass(model, RunInput):
+        return model
+    wrapped: type[RunInput] = type(model.__name__, (RunInput, model),
+                                   {"__module__": model.__module__})
+    wrapped._description = getattr(model, "_description", None)  # type: ignore[assignment]
+    return wrapped
 
 
 def reason_only(error: str) -> str:
@@ -34,7 +46,7 @@ def reason_only(error: str) -> str:
     return _GOT_TEXT.sub("", error)
 
 
-def valid_defaults(model: type[RunInput], values: dict[str, Any]) -> dict[str, Any]:
+def valid_defaults(model: type[pydantic.BaseModel], values: dict[str, Any]) -> dict[str, Any]:
     """The submitted values that the form's schema accepts, field by field.
 
     A refusal can come from the case's rules (then every value is valid for the schema) or from
@@ -106,7 +118,7 @@ def suspend_for_input(model: type[R], *, key: str, message: str | None = None) -
     get_run_logger(context=context).info(
         "Suspending flow run, execution will be rescheduled when this flow run is resumed.")
     flow_run_id = context.flow_run.id
-    form = run_input_subclass_from_type(model)
+    form = as_run_input(model)
     proposed = Suspended(pause_key=key, message=message)
     keyset = keyset_from_paused_state(proposed)
     proposed.state_details.run_input_keyset = keyset

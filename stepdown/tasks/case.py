@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from stepdown.artifacts import publish_case
 from stepdown.db import session_scope
+from stepdown.domain.vocabulary import OPEN_STATUSES
 from stepdown.records import get_process, set_stage_flow_run, set_waiting, stage_runs
 
 
@@ -38,8 +39,8 @@ def recorded_input(ref: str, key: str) -> dict[str, Any] | None:
         return forms[key][-1] if forms.get(key) else None
 
 
-@task(cache_policy=NO_CACHE, task_run_name="final review of {ref}")
-def open_final_review(ref: str, completion: str) -> str | None:
+@task(cache_policy=NO_CACHE, task_run_name="open {completion} of {ref}")
+def open_with_completion(ref: str, completion: str) -> str | None:
     """The open obligation completed with ``completion`` (the stage's deciding review), if any."""
     from stepdown.records import obligations
 
@@ -48,9 +49,17 @@ def open_final_review(ref: str, completion: str) -> str | None:
         if process.status != "open":
             return None
         for row in obligations(session, process=process):
-            if row.completion == completion and row.status in ("pending", "escalated"):
+            if row.completion == completion and row.status in OPEN_STATUSES:
                 return row.key
         return None
+
+
+@task(cache_policy=NO_CACHE, task_run_name="where is {ref}")
+def position(ref: str) -> tuple[str, str, str | None]:
+    """The case's status, stage and outcome now."""
+    with session_scope() as session:
+        process = get_process(session, ref=ref)
+        return process.status, process.stage, process.outcome
 
 
 @task(cache_policy=NO_CACHE, task_run_name="wait for {key}")
@@ -103,13 +112,13 @@ def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
         return str(flow_run.id)
 
 
-@task(task_run_name="is a waiver offered to {ref}")
-def waiver_offered(ref: str) -> bool:
-    """Whether a stability meeting preceded the ending (decided once per flow run: the cached
-    result keeps a resumed run on the path it first took)."""
-    from stepdown.domain.unplanned_ending import qualifying_meeting
-    from stepdown.records import case_view
+@task(task_run_name="{name} for {ref}")
+def step_condition(ref: str, name: str) -> bool:
+    """A named condition of a stage's step (whether a waiver is offered), decided once per flow
+    run: the cached result keeps a resumed run on the path it first took."""
+    from stepdown.domain.checks import CONDITIONS
+    from stepdown.records import case_view, current_policy
 
     with session_scope() as session:
         view = case_view(session, process=get_process(session, ref=ref))
-        return qualifying_meeting(view) is not None
+        return CONDITIONS[name](view, current_policy().settings)

@@ -1,0 +1,144 @@
+"""One engine for every declared process: whether an input is acceptable, and what it changes.
+
+Pure functions over a snapshot of a case (:class:`CaseView`) and the declarations: a stage form
+or an obligation's completion is parsed by its declared model, refused with one line naming the
+field and the rule (the declaration's ``refuse`` entries and named checks, then its dates), and
+once accepted turned into :class:`Effects` (obligations done, a stage started, the process
+closed, exceptions reported). The records layer applies them; flows only orchestrate.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from stepdown.domain import checks
+from stepdown.domain.case import (
+    CaseView,
+    Effects,
+    check_date,
+    check_done_on,
+    check_obligation_open,
+    check_stage,
+    early_effects,
+)
+from stepdown.domain.declarations import Catalogue, Condition, FormDecl, render
+from stepdown.domain.forms import Done, FormError, parse_form
+
+
+def _facts(case: CaseView) -> tuple[set[str], set[str]]:
+    done = {k for k, o in case.obligations.items() if o.status == "done"}
+    return done, set(case.forms)
+
+
+def holds(condition: Condition | None, case: CaseView, values: dict[str, Any],
+          settings: dict[str, Any]) -> bool:
+    if condition is None:
+        return True
+    done, forms = _facts(case)
+    return condition.holds(values, done=done, forms=forms, settings=settings)
+
+
+def _refusals(form: FormDecl, case: CaseView, values: dict[str, Any],
+              settings: dict[str, Any]) -> None:
+    for refuse in form.refuse:
+        if refuse.check is not None:
+            checks.CHECKS[refuse.check](case, values, settings)
+        elif holds(refuse.when, case, values, settings):
+            raise FormError(refuse.field, render(refuse.rule, values, settings))
+
+
+def _day(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def _not_before(form: FormDecl, case: CaseView) -> tuple[date | None, str]:
+    if form.not_before is None:
+        assert form.stage is not None
+        return case.stage_starts.get(form.stage), f"{form.stage} began"
+    key, _, name = form.not_before.removeprefix("form:").rpartition(".")
+    recorded = case.forms.get(key)
+    value = recorded[-1].get(name) if recorded else None
+    return (_day(value) if value is not None else None), form.not_before_what or key
+
+
+def check_stage_form(catalogue: Catalogue, case: CaseView, form: FormDecl, data: Any, *,
+                     today: date, settings: dict[str, Any]) -> Any:
+    """The parsed form if it is acceptable for the case now; else a FormError."""
+    check_stage(case, form.key, form.process, form.stage)
+    parsed = parse_form(catalogue.model(form.key), data)
+    if form.once and case.forms.get(form.key):
+        raise FormError("form", f"{form.key} is already recorded for {case.ref}")
+    values = parsed.model_dump(mode="json")
+    _refusals(form, case, values, settings)
+    not_before, what = _not_before(form, case)
+    check_date(form.date_field, _day(getattr(parsed, form.date_field)), not_before=not_before,
+               what=what, today=today)
+    return parsed
+
+
+def _outcomes(form: FormDecl, case: CaseView, values: dict[str, Any], on: date,
+              settings: dict[str, Any], effects: Effects) -> Effects:
+    for change in form.on:
+        if not holds(change.when, case, values, settings):
+            continue
+        if change.start is not None:
+            effects.start_stage = (change.start, on)
+        if change.close is not None:
+            effects.close = (render(change.close, values, settings), on)
+        effects.statuses.extend(change.statuses)
+    for exception in form.exceptions:
+        if exception.field is not None:
+            present = set(values.get(exception.field) or [])
+            missing = [role for role in exception.roles if role not in present]
+            if missing:
+                effects.exceptions.append(render(exception.text,
+                                                 {**values, "missing": ", ".join(missing)},
+                                                 settings))
+        elif holds(exception.when, case, values, settings):
+            effects.exceptions.append(render(exception.text, values, settings))
+    return effects
+
+
+def stage_form_effects(form: FormDecl, parsed: Any, case: CaseView,
+                       settings: dict[str, Any]) -> Effects:
+    """An accepted stage form: the obligations it completes, the stage it starts or the
+    outcome it closes the process with."""
+    on = _day(getattr(parsed, form.date_field))
+    values = parsed.model_dump(mode="json")
+    effects = Effects()
+    for complete in form.complete:
+        if holds(complete.when, case, values, settings):
+            data = values if complete.record == "form" else {"done_on": str(on)}
+            effects.done.append((complete.key, on, data))
+    return _outcomes(form, case, values, on, settings, effects)
+
+
+def check_completion(catalogue: Catalogue, case: CaseView, key: str, data: Any, *,
+                     today: date, settings: dict[str, Any]) -> Done:
+    """The parsed completion of obligation ``key`` if acceptable now; else a FormError."""
+    obligation = check_obligation_open(case, key)
+    if key in catalogue.stage_forms():
+        raise FormError("key", f"{key} is a form: submit its fields, not done_on")
+    parsed: Done = parse_form(catalogue.completion_model(obligation.completion), data)
+    decl = catalogue.forms.get(obligation.completion or "")
+    if decl is not None:
+        _refusals(decl, case, parsed.model_dump(mode="json"), settings)
+    check_done_on(key, obligation, parsed, today=today)
+    return parsed
+
+
+def completion_effects(catalogue: Catalogue, case: CaseView, key: str, parsed: Done,
+                       settings: dict[str, Any]) -> Effects:
+    values = parsed.model_dump(mode="json")
+    effects = Effects(done=[(key, parsed.done_on, values)])
+    obligation = case.obligations[key]
+    effects.early.extend(early_effects(key, obligation, parsed))
+    decl = catalogue.forms.get(obligation.completion or "")
+    if decl is not None:
+        _outcomes(decl, case, values, parsed.done_on, settings, effects)
+    return effects
