@@ -160,18 +160,6 @@ def _publish(ref: str) -> None:
                    f"({why})", err=True)
 
 
-def opening_commands() -> dict[str, tuple[tuple[str, ...], dict[str, str]]]:
-    """The processes with an opening command of their own (kept from before `stepdown open`):
-    the command's words, and which opening form field each of its options fills."""
-    return {
-        "step_down": (("case", "open"), {"identified": "identified_on"}),
-        "stability": (("stability", "request"), {"requested-at": "requested_at",
-                                                 "by": "requested_by"}),
-        "unplanned_ending": (("ending", "record"), {"ended-on": "ended_on",
-                                                    "reason": "reason"}),
-    }
-
-
 def _open(*, kind: str, ref: str, child: str, opening: dict[str, Any],
           date_name: str | None = None) -> list[str]:
     """Record a new process and start its first flow run, in one transaction: if the run cannot
@@ -261,7 +249,9 @@ def _opening(key: str, payload: Any) -> dict[str, Any]:
     except FormError as exc:
         fail(str(exc))
     when = getattr(parsed, form.date_field)
-    if isinstance(when, datetime):
+    if form.opens_on == "today":
+        pass  # a day planned ahead (a move): the process opens today
+    elif isinstance(when, datetime):
         if when.tzinfo is None:
             when = when.replace(tzinfo=LONDON)
             setattr(parsed, form.date_field, when)
@@ -839,14 +829,20 @@ def _submitted_by(payload: Any) -> Any:
 def _record_directly(ref: str, key: str, payload: Any) -> None:
     from stepdown.db import session_scope
     from stepdown.inputs import apply_input
-    from stepdown.records import NotFound, get_process
+    from stepdown.records import NotFound, get_process, unstarted_links
 
     try:
         with session_scope() as session:
             process = get_process(session, ref=ref, lock=True)
             apply_input(session, process=process, key=key, data=payload, channel="cli")
+            linked = [(other.ref, other.kind, other.stage)
+                      for other in unstarted_links(session, process=process)]
     except (FormError, NotFound) as exc:
         fail(str(exc))
+    if linked:
+        from stepdown.tasks.case import start_linked
+
+        start_linked(linked)
 
 
 def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> None:

@@ -213,16 +213,15 @@ def completion_for_key(policy: Policy, key: str) -> str | None:
 def completions(policy: Policy) -> list[FormDoc]:
     takes: dict[str, list[str]] = {}
     for rule in policy.rules:
-        for name, keys in _completion_of(rule).items():
-            takes.setdefault(name, []).append(keys)
+        for completion, completed in _completion_of(rule).items():
+            takes.setdefault(completion, []).append(completed)
     catalogue = declarations()
     out = []
     names: list[str | None] = [None, *catalogue.completions()]
     for name in names:
         model = catalogue.completion_model(name)
-        key = name or "done"
         keys = takes.get(name, []) if name else ["every other obligation key"]
-        out.append(FormDoc(key=key, kind="completion", title=_doc(model),
+        out.append(FormDoc(key=name or "done", kind="completion", title=_doc(model),
                            help="Completes an obligation: `stepdown input REF KEY` with one of "
                            "the keys below.", fields=model_fields(model), model=model.__name__,
                            takes=keys, command="stepdown input REF KEY"))
@@ -245,14 +244,14 @@ def openings() -> list[FormDoc]:
     command's arguments and options; of any other, as ``stepdown open KIND``'s --data."""
     import typer
 
-    from stepdown.cli import app, opening_commands
+    from stepdown.cli import app
 
     catalogue = declarations()
     root = typer.main.get_command(app)
     out = []
     for process in catalogue.processes.values():
         form = catalogue.forms[process.opening]
-        path, options = opening_commands().get(process.kind, ((), {}))
+        path, options = process.command, dict(process.command_options)
         if not path:
             model = catalogue.model(form.key)
             out.append(FormDoc(

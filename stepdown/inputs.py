@@ -78,7 +78,7 @@ def check(case: CaseView, key: str, data: Any) -> Checked:
         parsed = engine.check_stage_form(catalogue, case, form, data, today=today,
                                          settings=settings)
         return Checked(key, form, parsed,
-                       engine.stage_form_effects(form, parsed, case, settings))
+                       engine.stage_form_effects(form, parsed, case, settings, catalogue))
     if key not in case.obligations:
         raise NotFound(f"key: {key!r} is not a form or an obligation of {case.ref}")
     done = engine.check_completion(catalogue, case, key, data, today=today, settings=settings)

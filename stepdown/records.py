@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from stepdown import clock
 from stepdown.config import get_settings
 from stepdown.domain import ladder
+from stepdown.domain.calendar import LONDON
 from stepdown.domain.case import CaseView, Effects, ObligationView
 from stepdown.domain.declarations import Catalogue, load_catalogue
 from stepdown.domain.engine import Completion, Facts, as_when, plan
@@ -34,6 +35,12 @@ from stepdown.models.tables import (
 
 class NotFound(LookupError):
     """An unknown process, form or key."""
+
+
+def pid(process: Process) -> int:
+    """A stored process's id (it has one once flushed)."""
+    assert process.id is not None, process.ref
+    return process.id
 
 
 def current_policy() -> Policy:
@@ -114,8 +121,8 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
                       created_at=clock.now())
     session.add(process)
     session.flush()
-    session.add(StageRun(process_id=process.id, stage=stage, started_on=opened_on))
-    session.add(Submission(process_id=process.id, form=declared.opening, data=opening,
+    session.add(StageRun(process_id=pid(process), stage=stage, started_on=opened_on))
+    session.add(Submission(process_id=pid(process), form=declared.opening, data=opening,
                            values=opening, channel=channel or actor, received_at=clock.now()))
     audit(session, process=process, actor=actor, action="process.opened", kind=kind,
           stage=stage, opened_on=str(opened_on))
@@ -132,7 +139,7 @@ def stability_meetings(session: Session, *, child_ref: str) -> list[date]:
 def child_done(session: Session, *, child_ref: str,
                besides: int | None = None) -> dict[str, list[date]]:
     """The days the obligations of a child's processes (but ``besides``) were done, by key."""
-    query = (select(Obligation.key, Obligation.done_on)
+    query = (select(Obligation.key, col(Obligation.done_on))
              .join(Process, col(Process.id) == col(Obligation.process_id))
              .where(Process.child_ref == child_ref, Obligation.status == "done"))
     if besides is not None:
@@ -158,7 +165,7 @@ def case_view(session: Session, *, process: Process) -> CaseView:
         obligations={o.key: ObligationView(o.key, o.status, o.opened_on, o.completion, o.done_on,
                                            o.earliest_on, o.due_on)
                      for o in obligations(session, process=process)},
-        waiting_for=process.waiting_for,
+        waiting_for=process.waiting_for, opening=opening_form.key,
         opened_at=opened_at if isinstance(opened_at, datetime) else None,
         child_done=child_done(session, child_ref=process.child_ref, besides=process.id),
     )
@@ -201,7 +208,7 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
         row = existing.pop(item.key, None)
         cancel = item.cancelled or closed
         if row is None:
-            row = Obligation(process_id=process.id, key=item.key, stage=item.stage,
+            row = Obligation(process_id=pid(process), key=item.key, stage=item.stage,
                              owner_role=item.owner, title=item.title,
                              source=item.rule.source, opened_on=item.opened_on,
                              earliest_on=item.earliest_on, due_on=item.due_on, due_at=item.due_at,
@@ -247,8 +254,10 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
     session.flush()
 
 
-def apply_effects(session: Session, *, process: Process, effects: Effects, actor: str) -> None:
-    """Record what an accepted input changes, then re-plan the process."""
+def apply_effects(session: Session, *, process: Process, effects: Effects,
+                  actor: str) -> list[Process]:
+    """Record what an accepted input changes, then re-plan the process. Returns the processes
+    it opened for the child (their flow runs are for the caller to start, after commit)."""
     rows = {o.key: o for o in obligations(session, process=process)}
     now = clock.now()
     for key, done_on, data in effects.done:
@@ -275,7 +284,7 @@ def apply_effects(session: Session, *, process: Process, effects: Effects, actor
         current = runs.get(process.stage)
         if current is not None and current.ended_on is None:
             current.ended_on = on
-        session.add(StageRun(process_id=process.id, stage=stage, started_on=on))
+        session.add(StageRun(process_id=pid(process), stage=stage, started_on=on))
         audit(session, process=process, actor=actor, action="stage.started", stage=stage,
               started_on=str(on), previous=process.stage)
         process.stage = stage
@@ -292,6 +301,17 @@ def apply_effects(session: Session, *, process: Process, effects: Effects, actor
     session.add(process)
     session.flush()
     sync_obligations(session, process=process, actor=actor)
+    opened = []
+    for kind, ref, opening, on in effects.opens:
+        if session.exec(select(Process).where(Process.ref == ref)).first() is not None:
+            continue  # opened before (the same input applied again)
+        other, _closed = open_with_links(session, ref=ref, kind=kind,
+                                         child_ref=process.child_ref, opening=opening,
+                                         actor=actor, opened_on=on)
+        audit(session, process=process, actor=actor, action="process.linked", opened=ref,
+              kind=kind)
+        opened.append(other)
+    return opened
 
 
 def record_submission(session: Session, *, process: Process, form: str, data: Any,
@@ -301,7 +321,7 @@ def record_submission(session: Session, *, process: Process, form: str, data: An
                       actor: str | None = None) -> Submission:
     """A form as it was submitted (``data``) and as validated (``values``); audited as by
     ``actor`` (the person who submitted it, where known) else by the channel."""
-    submission = Submission(process_id=process.id, form=form, data=data, values=values,
+    submission = Submission(process_id=pid(process), form=form, data=data, values=values,
                             channel=channel,
                             received_at=clock.now(), flow_run_id=flow_run_id,
                             input_key=input_key, status=status, error=error)
@@ -341,7 +361,7 @@ def judged_status(row: Obligation, as_of: date) -> str:
         status = row.status
     if status == "pending":
         if row.due_at is not None:
-            due_day = row.due_at.astimezone(clock.LONDON).date()
+            due_day = row.due_at.astimezone(LONDON).date()
             if due_day < as_of or (as_of == clock.today() and row.due_at < clock.now()):
                 return "overdue"
         elif row.due_on is not None and row.due_on < as_of:
@@ -374,7 +394,7 @@ def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[st
         rows.extend(obligations(session, process=linked))
 
     def when(row: Obligation) -> tuple[date, int]:
-        due = row.due_at.astimezone(clock.LONDON).date() if row.due_at else row.due_on
+        due = row.due_at.astimezone(LONDON).date() if row.due_at else row.due_on
         return (due or row.opened_on, row.id or 0)
 
     ids = {r.owner_person_id for r in rows if r.owner_person_id}
@@ -385,7 +405,7 @@ def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[st
         owner = owners[row.process_id]
         due: str | None = None
         if row.due_at is not None:
-            due = row.due_at.astimezone(clock.LONDON).isoformat()
+            due = row.due_at.astimezone(LONDON).isoformat()
         elif row.due_on is not None:
             due = row.due_on.isoformat()
         out.append({
@@ -401,12 +421,15 @@ def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[st
 
 
 def opening_day(kind: str, opening: dict[str, Any]) -> date:
-    """The day a process opens: its opening form's date field (a datetime's London date)."""
+    """The day a process opens: its opening form's date field (a datetime's London date), or
+    the day it is recorded when its declaration says so (a move planned for a later day)."""
     catalogue = declarations()
     form = catalogue.forms[catalogue.process(kind).opening]
+    if form.opens_on == "today":
+        return clock.today()
     when = as_when(opening.get(form.date_field))
     if isinstance(when, datetime):
-        return when.astimezone(clock.LONDON).date()
+        return when.astimezone(LONDON).date()
     if when is None:
         raise FormError(form.date_field, "is required")
     return when
@@ -414,13 +437,14 @@ def opening_day(kind: str, opening: dict[str, Any]) -> date:
 
 def open_with_links(session: Session, *, ref: str, kind: str, child_ref: str,
                     opening: dict[str, Any], actor: str, channel: str | None = None,
-                    date_name: str | None = None) -> tuple[Process, list[Process]]:
+                    date_name: str | None = None,
+                    opened_on: date | None = None) -> tuple[Process, list[Process]]:
     """Open a process of a declared kind in its first stage, and follow its declaration's
     ``disrupts`` links: the child's open process of the linked kind in the linked stage closes
     with the link's outcome (its open obligations cancelled). Returns the new process and the
     processes it closed. ``date_name`` names the opening date in an error (a command's option)."""
     declared = declarations().process(kind)
-    opened_on = opening_day(kind, opening)
+    opened_on = opened_on or opening_day(kind, opening)
     record: dict[str, Any] = {"child_ref": child_ref, **opening}
     disrupted: list[tuple[Process, str]] = []
     for link in declared.links:
@@ -436,10 +460,8 @@ def open_with_links(session: Session, *, ref: str, kind: str, child_ref: str,
                          if run.stage == other.stage)
             if opened_on < began:
                 name = date_name or declarations().forms[declared.opening].date_field
-                raise FormError(name, f"{opened_on} is before the child moved in ({began}) "
-                                f"under Step Down case {other.ref}" if link.kind == "step_down"
-                                else f"{opened_on} is before {other.ref} began {other.stage} "
-                                f"({began})")
+                raise FormError(name, link.rule.format(date=opened_on, began=began,
+                                                       ref=other.ref, stage=other.stage))
             disrupted.append((other, str(link.outcome or "disrupted")))
         record[f"{link.kind}_ref"] = other.ref if other is not None else None
     process = open_process(session, ref=ref, kind=kind, child_ref=child_ref,
@@ -451,6 +473,26 @@ def open_with_links(session: Session, *, ref: str, kind: str, child_ref: str,
         detail = {kind: ref, **({"reason": opening["reason"]} if "reason" in opening else {})}
         audit(session, process=other, actor=actor, action=f"process.{outcome}", **detail)
     return process, [other for other, _ in disrupted]
+
+
+def unstarted_links(session: Session, *, process: Process) -> list[Process]:
+    """The open processes ``process`` opened for its child (a stability meeting's move) whose
+    current stage waits for a flow run that has not been started (the server was down, or the
+    run that opened them crashed before starting it)."""
+    out = []
+    for other in list_processes(session, child_ref=process.child_ref):
+        if other.status != "open" or other.id == process.id:
+            continue
+        opening = accepted_forms(session, process=other).get(
+            declarations().process(other.kind).opening, [{}])[0]
+        if opening.get("opened_by") != process.ref:
+            continue
+        if not declarations().process(other.kind).stage(other.stage).steps:
+            continue
+        runs = [run for run in stage_runs(session, process=other) if run.stage == other.stage]
+        if runs and not runs[-1].flow_run_id:
+            out.append(other)
+    return out
 
 
 def record_unplanned_ending(session: Session, *, ref: str, child_ref: str, ended_on: date,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from stepdown.db import session_scope
@@ -81,15 +83,47 @@ def test_next_meeting_within_three_months_and_a_planned_move_needs_authorisation
 ) -> None:
     open_stability("ST-4", child="CHILD-4", requested_at="2026-11-30T16:00:00+00:00")
     submit("ST-4", "stability.meeting", {**MEETING, "done_on": "2026-11-30",
-                                         "outcome": "planned_move", "actions": []})
+                                         "outcome": "planned_move", "actions": [],
+                                         "move_planned_on": "2026-12-11"})
     items = timeline_of("ST-4", today)
     # 30 November + 3 months = 28 February (clamped), a Sunday: due Friday 26 February.
     assert items["stability.next_meeting"]["due"] == "2027-02-26"
-    assert items["stability.move_authorisation"]["owner"] == "head_of_service"
-    assert items["stability.move_authorisation"]["due"] is None
-    submit("ST-4", "stability.move_authorisation",
-           {"done_on": "2026-12-04", "authorised_by": "harp", "decision": "authorised"})
-    assert timeline_of("ST-4", today)["stability.move_authorisation"]["status"] == "done"
+    assert "stability.move_authorisation" not in items  # the placement process authorises
+    # The planned move opens the child's placement process <ref>-MOVE (DOMAIN.md sections 5, 8):
+    # its authorisation is due on the planned date and chased like any obligation.
+    with session_scope() as session:
+        move = get_process(session, ref="ST-4-MOVE")
+        assert (move.kind, move.child_ref, move.stage, move.opened_on) == (
+            "placement", "CHILD-4", "authorisation", date(2026, 11, 30))
+    authorisation = timeline_of("ST-4-MOVE", today)["placement.authorisation"]
+    assert (authorisation["owner"], authorisation["due"]) == ("head_of_service", "2026-12-11")
+    submit("ST-4-MOVE", "placement.authorisation",
+           {"decided_on": "2026-12-04", "route": "harp", "decision": "approved"})
+    assert timeline_of("ST-4-MOVE", today)["placement.authorisation"]["status"] == "done"
+    with session_scope() as session:
+        assert get_process(session, ref="ST-4-MOVE").stage == "move"
+
+
+def test_an_urgent_move_opens_an_emergency_placement_whose_approval_needs_both_conditions(
+    db_url: str, today: str
+) -> None:
+    open_stability("ST-4U", child="CHILD-4U", requested_at="2026-11-30T16:00:00+00:00")
+    submit("ST-4U", "stability.meeting", {**MEETING, "done_on": "2026-11-30",
+                                          "outcome": "urgent_move", "actions": [],
+                                          "safeguarding_concern": True})
+    # No planned date: the authorisation is due at once, on the meeting's day.
+    assert timeline_of("ST-4U-MOVE", today)["placement.authorisation"]["due"] == "2026-11-30"
+    before = snapshot()
+    with pytest.raises(FormError, match="^alternatives_considered: an emergency move needs "
+                                        "the alternatives considered"):
+        submit("ST-4U-MOVE", "placement.authorisation",
+               {"decided_on": "2026-12-01", "route": "head_of_service", "decision": "approved",
+                "safeguarding_concern": True})
+    assert snapshot() == before
+    submit("ST-4U-MOVE", "placement.authorisation",
+           {"decided_on": "2026-12-01", "route": "head_of_service", "decision": "approved",
+            "safeguarding_concern": True, "alternatives_considered": True})
+    assert timeline_of("ST-4U-MOVE", today)["placement.authorisation"]["status"] == "done"
 
 
 def test_a_meeting_without_the_minimum_attendance_is_recorded_as_an_exception(

@@ -36,6 +36,7 @@ class CaseView:
     forms: dict[str, list[dict[str, Any]]]
     obligations: dict[str, ObligationView]
     waiting_for: str | None = None
+    opening: str = ""  # the key of the process's opening form
     opened_at: datetime | None = None  # an hour-based start (a stability request)
     # The child's other processes: the days their obligations were done, by key (the
     # stability meetings held before an unplanned ending).
@@ -52,6 +53,8 @@ class Effects:
     close: tuple[str, date] | None = None
     exceptions: list[str] = field(default_factory=list)  # accepted, but reported
     early: list[tuple[str, date, str]] = field(default_factory=list)  # (key, earliest, reason)
+    # Processes the input opens for the child: (kind, ref, opening values, opened on).
+    opens: list[tuple[str, str, dict[str, Any], date]] = field(default_factory=list)
 
 
 def check_date(name: str, value: date, *, not_before: date | None, what: str, today: date) -> None:

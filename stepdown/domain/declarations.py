@@ -40,7 +40,7 @@ class DeclarationError(ValueError):
 # ------------------------------------------------------------------------- conditions
 _CLAUSE = re.compile(
     r"^(?P<neg>not\s+)?(?:(?P<ref>done|form):(?P<key>[a-z0-9_.#]+)"
-    r"|(?P<field>[a-z_][a-z0-9_]*)(?:\s*(?P<op>==|!=|>=|<=|>|<|\bin\b)\s*(?P<value>.+))?)$")
+    r"|(?P<field>[a-z_][a-z0-9_.]*)(?:\s*(?P<op>==|!=|>=|<=|>|<|\bin\b)\s*(?P<value>.+))?)$")
 _LITERAL = re.compile(r"^'[^']*'$|^-?\d+$|^true$|^false$|^policy\.[a-z_]+$")
 
 
@@ -56,7 +56,8 @@ class Clause:
 @dataclass(frozen=True)
 class Condition:
     """``<clause> and <clause> ...``; a clause is ``field``, ``not field``, ``field <op>
-    <literal>`` (== != >= <= > < in), ``done:<key>`` or ``form:<key>``. A literal is 'text', a
+    <literal>`` (== != >= <= > < in), ``done:<key>`` or ``form:<key>``; ``opening.<field>`` is
+    a field of the process's opening form. A literal is 'text', a
     whole number, true, false, ``[a, b]`` after ``in``, or ``policy.<setting>``."""
 
     text: str
@@ -186,6 +187,7 @@ class FormDecl:
     once: bool = True  # a stage form is recorded once per process
     not_before: str | None = None  # form:<key>.<field>; default: the stage's start
     not_before_what: str = ""
+    opens_on: str = "date_field"  # an opening form: the process opens on its date, or "today"
     refuse: tuple[Refuse, ...] = ()
     complete: tuple[Complete, ...] = ()
     on: tuple[On, ...] = ()
@@ -228,12 +230,22 @@ class Link:
 
     shows: ``kind``'s processes opened while this one is open are on its timeline.
     disrupts: opening this process closes the child's open ``kind`` process in ``stage`` with
-    ``outcome`` (recorded on the opening as ``<kind>_ref``)."""
+    ``outcome`` (recorded on the opening as ``<kind>_ref``).
+    opens: an accepted ``form`` (when ``when`` holds) opens a ``kind`` process for the child,
+    with reference ``ref`` (``{ref}`` is this process's) and opening ``data``: each opening field
+    from a condition (true or false) or from this form's fields (``a|b``: the first given)."""
 
     type: str
     kind: str
     stage: str | None = None
     outcome: str | None = None
+    form: str | None = None
+    when: Condition | None = None
+    ref: str = "{ref}-{kind}"
+    data: tuple[tuple[str, str], ...] = ()
+    # disrupts: the refusal when this process opens before the other entered its stage
+    # ({date}, {began}, {ref} of the other, {stage}).
+    rule: str = "{date} is before {ref} began {stage} ({began})"
 
 
 @dataclass(frozen=True)
@@ -246,6 +258,10 @@ class ProcessDecl:
     one_at_a_time: bool = False
     links: tuple[Link, ...] = ()
     path: str = ""
+    # A command of its own that opens it (`case open`), besides `stepdown open KIND`: its words,
+    # and the opening form field each of its options fills.
+    command: tuple[str, ...] = ()
+    command_options: tuple[tuple[str, str], ...] = ()
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
@@ -287,7 +303,7 @@ class Catalogue:
     def model(self, key: str) -> type[Form]:
         """The pydantic model of a form (``None``/"done": the plain Done)."""
         if key in (None, "done"):
-            return BASES["done"]  # type: ignore[return-value]
+            return BASES["done"]
         if key not in self._models:
             decl = self.forms[key]
             self._models[key] = build_model(decl.model_name, decl.title, decl.base, decl.fields)
@@ -298,7 +314,7 @@ class Catalogue:
 
     def flow_completions(self) -> frozenset[str]:
         """Completions a flow run waits for (the others are recorded directly)."""
-        names = set()
+        names: set[str] = set()
         for process in self.processes.values():
             for stage in process.stages:
                 names.update(s.completion for s in stage.steps if s.completion)
@@ -309,7 +325,7 @@ class Catalogue:
         condition's ``form:``/``done:`` or a ``not_before``)."""
         out: dict[str, list[str]] = {}
         for form in self.forms.values():
-            read = set()
+            read: set[str] = set()
             for refuse in form.refuse:
                 if refuse.when is not None:
                     read.update(c.name for c in refuse.when.clauses if c.ref)
@@ -376,7 +392,7 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
         raise DeclarationError(f"{where}: kind must be one of {', '.join(FORM_KINDS)}")
     allowed = {"key", "kind", "model", "title", "description", "field", "stage", "date_field",
                "once", "not_before", "not_before_what", "refuse", "complete", "on", "exception",
-               "source"}
+               "source", "opens_on"}
     unknown = set(raw) - allowed
     if unknown:
         raise DeclarationError(f"{where}: {', '.join(sorted(unknown))} not allowed")
@@ -411,7 +427,7 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
                     date_field=date_field, once=bool(raw.get("once", True)),
                     not_before=raw.get("not_before"),
                     not_before_what=str(raw.get("not_before_what", "")),
-                    refuse=refuse, complete=complete, on=on, exceptions=exceptions,
+                    opens_on=str(raw.get("opens_on", "date_field")), refuse=refuse, complete=complete, on=on, exceptions=exceptions,
                     source=str(raw.get("source", "")))
 
 
@@ -459,7 +475,11 @@ def parse_declaration(text: str, *, path: str) -> tuple[ProcessDecl, list[FormDe
         raise DeclarationError(f"{where}: at least one [[stage]] is required")
     forms = [_form(f, kind, where) for f in data.get("form", ())]
     links = tuple(Link(type=str(link.get("type")), kind=_text(link, "kind", where),
-                       stage=link.get("stage"), outcome=link.get("outcome"))
+                       stage=link.get("stage"), outcome=link.get("outcome"),
+                       form=link.get("form"), when=_cond(link, where),
+                       ref=str(link.get("ref", "{ref}-{kind}")),
+                       rule=str(link.get("rule", Link.rule)),
+                       data=tuple((str(k), str(v)) for k, v in link.get("data", {}).items()))
                   for link in data.get("link", ()))
     for link in links:
         if link.type not in LINK_TYPES:
@@ -472,11 +492,14 @@ def parse_declaration(text: str, *, path: str) -> tuple[ProcessDecl, list[FormDe
             raise DeclarationError(f"{where}: rule {r.get('key')} is for {r['process']}: a "
                                    "declaration's rules are its own process's")
     sources = raw.get("sources", ())
+    command = raw.get("command", {})
     process = ProcessDecl(kind=kind, title=_text(raw, "title", where),
                           sources=tuple(str(s) for s in sources),
                           opening=_text(raw, "opening", where), stages=stages,
                           one_at_a_time=bool(raw.get("one_at_a_time", False)), links=links,
-                          path=path)
+                          path=path, command=tuple(command.get("words", ())),
+                          command_options=tuple((str(k), str(v)) for k, v in
+                                                command.get("options", {}).items()))
     return process, forms, rules
 
 
@@ -510,6 +533,10 @@ def _check(catalogue: Catalogue) -> None:
             if link.kind not in catalogue.processes:
                 raise DeclarationError(f"{where}: a link names kind {link.kind!r}, which is "
                                        "not declared")
+            if link.type == "opens" and (link.form is None or link.form not in catalogue.forms
+                                         or catalogue.forms[link.form].process != process.kind):
+                raise DeclarationError(f"{where}: an opens link needs 'form', a form of "
+                                       f"{process.kind}")
         for other in catalogue.processes.values():
             if other is not process and set(flows) & {s.flow for s in other.flow_stages()}:
                 raise DeclarationError(f"{where}: a flow name is used by {other.kind} too")

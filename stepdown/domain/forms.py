@@ -9,9 +9,9 @@ Prefect ``RunInput`` the UI renders (``stepdown/flows/prompt.py``); nothing here
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -95,9 +95,9 @@ def _annotation(decl: FieldDecl, owner: str) -> Any:
     simple: dict[str, Any] = {"date": date, "datetime": datetime, "int": int, "bool": bool,
                               "text": str, "role": Role, "roles": list[Role]}
     if decl.type == "choice":
-        return Literal[decl.choices]  # type: ignore[valid-type]
+        return Literal[decl.choices]
     if decl.type == "list":
-        return list[item_model(decl, owner)]  # type: ignore[misc]
+        return list[item_model(decl, owner)]  # type: ignore[misc]  # a type made at run time
     return simple[decl.type]
 
 
@@ -108,22 +108,22 @@ def _field_info(decl: FieldDecl) -> Any:
               if value is not None}
     if decl.type == "text" and "max_length" not in bounds:
         bounds["max_length"] = _TEXT_MAX
-    text = {"title": decl.title, "description": decl.description}
+    text: dict[str, Any] = {"title": decl.title, "description": decl.description, **bounds}
     if decl.required:
-        return Field(**text, **bounds)
+        return Field(**text)
     if decl.type in ("roles", "list") and decl.default is None:
-        return Field(default_factory=list, **text, **bounds)
+        return Field(default_factory=list, **text)
     default = decl.default
     if default is None and decl.type == "text" and not decl.nullable:
         default = ""
-    return Field(default=default, **text, **bounds)
+    return Field(default=default, **text)
 
 
 def item_model(decl: FieldDecl, owner: str) -> type[BaseModel]:
     """The model of a list's items (an action agreed at a meeting: title, owner, due)."""
     fields: dict[str, Any] = {
         f.name: (_annotation(f, owner), _field_info(f)) for f in decl.fields}
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         decl.item or f"{owner}{decl.name.title()}Item",
         __config__=ConfigDict(extra="forbid"), __module__=__name__, **fields)
     return model
@@ -137,9 +137,9 @@ def build_model(name: str, doc: str, base: str, fields: tuple[FieldDecl, ...]) -
         if decl.nullable:
             annotation = annotation | None
         members[decl.name] = (annotation, _field_info(decl))
-    model: type[Form] = create_model(  # type: ignore[call-overload]
-        name, __base__=BASES[base], __doc__=doc, __module__=__name__, **members)
-    return model
+    model = create_model(name, __base__=BASES[base], __doc__=doc, __module__=__name__,
+                         **members)
+    return cast(type[Form], model)  # a subclass of the base: pydantic's plugin types it apart
 
 
 # ------------------------------------------------------------------------- parsing
@@ -199,10 +199,3 @@ def parse_form(model: type[BaseModel], data: Any) -> Any:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or "data"
         raise FormError(name, _rule_text(first)) from None
-
-
-@dataclass(frozen=True)
-class Values:
-    """A parsed form's values as JSON (what conditions and templates read)."""
-
-    data: dict[str, Any] = field(default_factory=dict)

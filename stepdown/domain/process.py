@@ -31,12 +31,21 @@ def _facts(case: CaseView) -> tuple[set[str], set[str]]:
     return done, set(case.forms)
 
 
+def opening_values(case: CaseView) -> dict[str, Any]:
+    """The process's opening form, as ``opening.<field>`` for conditions."""
+    for key, records in case.forms.items():
+        if key == case.opening and records:
+            return {f"opening.{name}": value for name, value in records[0].items()}
+    return {}
+
+
 def holds(condition: Condition | None, case: CaseView, values: dict[str, Any],
           settings: dict[str, Any]) -> bool:
     if condition is None:
         return True
     done, forms = _facts(case)
-    return condition.holds(values, done=done, forms=forms, settings=settings)
+    return condition.holds({**opening_values(case), **values}, done=done, forms=forms,
+                           settings=settings)
 
 
 def _refusals(form: FormDecl, case: CaseView, values: dict[str, Any],
@@ -81,8 +90,31 @@ def check_stage_form(catalogue: Catalogue, case: CaseView, form: FormDecl, data:
     return parsed
 
 
+def _links(catalogue: Catalogue, form: FormDecl, case: CaseView, values: dict[str, Any],
+           on: date, settings: dict[str, Any], effects: Effects) -> None:
+    """The processes an accepted form opens for the child (a stability meeting's move)."""
+    for link in catalogue.process(form.process).links:
+        if link.type != "opens" or link.form != form.key:
+            continue
+        if not holds(link.when, case, values, settings):
+            continue
+        opening: dict[str, Any] = {}
+        for name, expression in link.data:
+            if any(op in expression for op in ("==", "!=", ">", "<", " in ", "not ")):
+                opening[name] = holds(Condition.parse(expression), case, values, settings)
+            else:
+                opening[name] = next((values[f] for f in expression.split("|")
+                                      if values.get(f) is not None), None)
+        ref = render(link.ref, {**values, "ref": case.ref, "kind": link.kind}, settings)
+        opening["opened_by"] = case.ref
+        effects.opens.append((link.kind, ref, opening, on))
+
+
 def _outcomes(form: FormDecl, case: CaseView, values: dict[str, Any], on: date,
-              settings: dict[str, Any], effects: Effects) -> Effects:
+              settings: dict[str, Any], effects: Effects,
+              catalogue: Catalogue | None = None) -> Effects:
+    if catalogue is not None:
+        _links(catalogue, form, case, values, on, settings, effects)
     for change in form.on:
         if not holds(change.when, case, values, settings):
             continue
@@ -105,7 +137,7 @@ def _outcomes(form: FormDecl, case: CaseView, values: dict[str, Any], on: date,
 
 
 def stage_form_effects(form: FormDecl, parsed: Any, case: CaseView,
-                       settings: dict[str, Any]) -> Effects:
+                       settings: dict[str, Any], catalogue: Catalogue | None = None) -> Effects:
     """An accepted stage form: the obligations it completes, the stage it starts or the
     outcome it closes the process with."""
     on = _day(getattr(parsed, form.date_field))
@@ -115,7 +147,7 @@ def stage_form_effects(form: FormDecl, parsed: Any, case: CaseView,
         if holds(complete.when, case, values, settings):
             data = values if complete.record == "form" else {"done_on": str(on)}
             effects.done.append((complete.key, on, data))
-    return _outcomes(form, case, values, on, settings, effects)
+    return _outcomes(form, case, values, on, settings, effects, catalogue)
 
 
 def check_completion(catalogue: Catalogue, case: CaseView, key: str, data: Any, *,
@@ -140,5 +172,5 @@ def completion_effects(catalogue: Catalogue, case: CaseView, key: str, parsed: D
     effects.early.extend(early_effects(key, obligation, parsed))
     decl = catalogue.forms.get(obligation.completion or "")
     if decl is not None:
-        _outcomes(decl, case, values, parsed.done_on, settings, effects)
+        _outcomes(decl, case, values, parsed.done_on, settings, effects, catalogue)
     return effects

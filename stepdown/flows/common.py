@@ -28,14 +28,15 @@ def await_input(ref: str, key: str, model: type[Any], description: str,
     if recorded is not None and until(recorded):
         return recorded
     run_id = str(flow_run.get_id())
-    asked, refused = description, {}  # the form as asked: after a refusal, prefilled
+    asked = description  # the form as asked: after a refusal, prefilled with what was refused
+    refused: dict[str, Any] = {}
     message: str | None = None  # on the run's state while it waits
     for attempt in range(1, MAX_ATTEMPTS + 1):
         input_key = pause_key(key, attempt)
         mark_waiting(ref, key, run_id, input_key)
         form = prefilled(model, refused, description=asked)
         received = suspend_for_input(form, key=input_key, message=message)
-        data = received.model_dump(mode="json")
+        data: dict[str, Any] = received.model_dump(mode="json")
         result = apply_input(ref, key, data, run_id, input_key)
         if result["status"] == "accepted":
             logger.info("%s accepted for %s", key, ref)

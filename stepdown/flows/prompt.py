@@ -20,6 +20,7 @@ from prefect.exceptions import Abort, Pause
 from prefect.input import keyset_from_paused_state
 from prefect.input.run_input import RunInput
 from prefect.logging import get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.states import Suspended
 from prefect.utilities.engine import propose_state_sync
 
@@ -36,7 +37,7 @@ def as_run_input(model: type[pydantic.BaseModel]) -> type[RunInput]:
         return model
     wrapped: type[RunInput] = type(model.__name__, (RunInput, model),
                                    {"__module__": model.__module__})
-    wrapped._description = getattr(model, "_description", None)  # type: ignore[assignment]
+    wrapped._description = getattr(model, "_description", None)
     return wrapped
 
 
@@ -119,9 +120,10 @@ def suspend_for_input(model: type[R], *, key: str, message: str | None = None) -
         "Suspending flow run, execution will be rescheduled when this flow run is resumed.")
     flow_run_id = context.flow_run.id
     form = as_run_input(model)
-    proposed = Suspended(pause_key=key, message=message)
+    proposed: State[Any] = Suspended(pause_key=key, message=message)
     keyset = keyset_from_paused_state(proposed)
-    proposed.state_details.run_input_keyset = keyset
+    proposed.state_details.run_input_keyset = {name: str(value)
+                                               for name, value in keyset.items()}
     with get_client(sync_client=True) as client:
         try:
             state = propose_state_sync(client=client, state=proposed, flow_run_id=flow_run_id)

@@ -75,6 +75,7 @@ def mark_waiting(ref: str, key: str, flow_run_id: str, input_key: str) -> None:
 def apply_input(ref: str, key: str, data: dict[str, Any], flow_run_id: str,
                 input_key: str) -> dict[str, Any]:
     from stepdown.inputs import apply_input as apply
+    from stepdown.records import unstarted_links
 
     with session_scope() as session:
         process = get_process(session, ref=ref, lock=True)
@@ -83,8 +84,20 @@ def apply_input(ref: str, key: str, data: dict[str, Any], flow_run_id: str,
         if submission.status == "accepted" and process.waiting_input_key == input_key:
             set_waiting(session, process=process, key=None, flow_run_id=None, input_key=None)
         result = {"status": submission.status, "error": submission.error}
+        linked = [(other.ref, other.kind, other.stage)
+                  for other in unstarted_links(session, process=process)]
     publish_case(ref)
+    start_linked(linked)
     return result
+
+
+def start_linked(linked: list[tuple[str, str, str]]) -> None:
+    """Start the flow runs of processes an input opened (after its transaction committed)."""
+    from stepdown.deployments import deployment_name
+
+    for other, kind, stage in linked:
+        start_stage_flow.fn(other, stage, deployment_name(stage, kind))
+        publish_case(other)
 
 
 @task(cache_policy=NO_CACHE, task_run_name="start {stage} of {ref}")
@@ -108,8 +121,9 @@ def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
                           child=process.child_ref),
             idempotency_key=flow_run_key(session, process=process, stage=stage),
         )
-        set_stage_flow_run(session, process=process, stage=stage, flow_run_id=str(flow_run.id))
-        return str(flow_run.id)
+        run_id = str(flow_run.id)  # type: ignore[union-attr]  # a sync call: a FlowRun
+        set_stage_flow_run(session, process=process, stage=stage, flow_run_id=run_id)
+        return run_id
 
 
 @task(task_run_name="{name} for {ref}")
