@@ -276,3 +276,31 @@ def test_deadline_and_earliest_leave_working_days_unchanged(day):
     assert is_working_day(day)
     assert deadline(day) == day
     assert earliest(day) == day
+
+
+# A deadline never falls before the event it follows (DOMAIN.md section 2, rule).
+@pytest.mark.parametrize("day, anchor, expected", [
+    # A Saturday move + 1 day = Sunday: back would be Friday, before the move: the Monday.
+    (date(2026, 6, 28), date(2026, 6, 27), date(2026, 6, 29)),
+    # A move on Sat 26 Dec 2026 + 1 day = Sun 27: back would be Thu 24 (25 is Christmas), before
+    # the move; forward skips the substitute Boxing Day (Mon 28): Tue 29.
+    (date(2026, 12, 27), date(2026, 12, 26), date(2026, 12, 29)),
+    # A move on Good Friday 2027 (26 Mar) + 1 day = Sat 27: forward past Easter Monday: Tue 30.
+    (date(2027, 3, 27), date(2027, 3, 26), date(2027, 3, 30)),
+])
+def test_a_deadline_that_would_move_back_before_its_anchor_moves_forward(day, anchor, expected):
+    assert deadline(day) < anchor  # the plain rule would put it before the event
+    assert deadline(day, not_before=anchor) == expected
+
+
+@pytest.mark.parametrize("day, anchor, expected", [
+    # Sunday 2026-06-28, anchored on the Wednesday before: Friday 26 is after it, so back.
+    (date(2026, 6, 28), date(2026, 6, 24), date(2026, 6, 26)),
+    # Back onto the anchor day itself is not before it.
+    (date(2026, 6, 28), date(2026, 6, 26), date(2026, 6, 26)),
+    # A working day is never moved, whatever the anchor.
+    (date(2026, 6, 29), date(2026, 6, 27), date(2026, 6, 29)),
+])
+def test_a_deadline_whose_previous_working_day_is_not_before_its_anchor_still_moves_back(
+        day, anchor, expected):
+    assert deadline(day, not_before=anchor) == expected

@@ -120,9 +120,17 @@ class Duration:
         return f"{self.amount} {self.unit.replace('_', ' ')}"
 
 
-def deadline(day: date) -> date:
-    """(rule) A day-based deadline on a non-working day moves back to the previous working day."""
-    return previous_working_day(day)
+def deadline(day: date, not_before: date | None = None) -> date:
+    """(rule) A day-based deadline on a non-working day moves back to the previous working day.
+
+    (rule) A deadline never falls before the event it follows: if ``not_before`` (its anchor,
+    the date the offset was added to) is later than that working day, the deadline moves forward
+    to the next working day instead (a Saturday move + 1 day is the Monday, not the Friday
+    before the move)."""
+    back = previous_working_day(day)
+    if not_before is not None and back < not_before:
+        return next_working_day(day)
+    return back
 
 
 def earliest(day: date) -> date:
