@@ -234,7 +234,7 @@ def stability_request(
     from datetime import datetime
 
     from stepdown.domain.calendar import LONDON
-    from stepdown.domain.policy import ROLES
+    from stepdown.domain.vocabulary import ROLES
 
     _reference("ref", ref)
     _reference("child", child)

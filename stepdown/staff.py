@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from stepdown import clock
-from stepdown.domain.policy import ROLES
+from stepdown.domain.vocabulary import ROLES
 from stepdown.models.forms import FormError
 from stepdown.models.tables import Assignment, Obligation, Person, Process, Team
 from stepdown.records import audit, get_process

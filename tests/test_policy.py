@@ -235,3 +235,15 @@ def test_load_policy_of_a_file_returns_its_rules(tmp_path):
     assert policy.duration("absent", "5 working days") == Duration(5, "working_days")
     assert [r.key for r in policy.rules_for("step_down")] == ["x.y", "x.z"]
     assert policy.rules_for("stability") == ()
+
+
+def test_the_roles_are_the_vocabularys_everywhere() -> None:
+    from typing import get_args
+
+    from stepdown import staff
+    from stepdown.domain import vocabulary
+    from stepdown.models import forms
+
+    assert ROLES is vocabulary.ROLES and staff.ROLES is vocabulary.ROLES
+    assert get_args(forms.Role) == vocabulary.ROLES
+    assert {"lead_practitioner", "school", "health", "emergency_duty_team"} <= set(ROLES)

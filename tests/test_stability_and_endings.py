@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
 
-from stepdown.db import session_scope
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from stepdown.db import get_engine, session_scope
 from stepdown.models.forms import FormError
 from stepdown.records import get_process
 from tests import scenario
@@ -38,6 +42,48 @@ def test_the_48_hour_window_crosses_the_change_to_summer_time(db_url: str, today
     assert (item["owner"], item["process"], item["ref"]) == ("social_worker", "stability", "ST-1")
     assert timeline_of("ST-1", "2026-03-30")["stability.meeting"]["status"] == "pending"
     assert timeline_of("ST-1", "2026-03-31")["stability.meeting"]["status"] == "overdue"
+
+
+@pytest.mark.parametrize("by", ["school", "health"])
+def test_a_school_or_health_may_request_a_stability_meeting_from_the_command_line(
+    db_url: str, today: str, monkeypatch: pytest.MonkeyPatch, by: str
+) -> None:
+    """DOMAIN.md section 5: anyone around the child, school and health included, may flag a
+    placement at risk. The Prefect server is replaced by a stub that records the run asked for."""
+    from stepdown import cli, orchestration
+
+    started: list[tuple[str, str]] = []
+    monkeypatch.setattr(orchestration, "check_server", lambda deployment: None)
+    monkeypatch.setattr(orchestration, "start_run",
+                        lambda deployment, *, ref, stage, tags, **_: started.append(
+                            (deployment, ref)) or "run-1")
+    monkeypatch.setattr(cli, "_publish", lambda ref: None)
+    ran = CliRunner().invoke(cli.app, ["stability", "request", "ST-R1", "--child", "CH-R1",
+                                       "--requested-at", "2027-11-29T10:00", "--by", by])
+    assert ran.exit_code == 0, ran.output
+    assert started == [("stability-meeting/stepdown", "ST-R1")]
+    with get_engine().connect() as connection:
+        (opening,) = connection.execute(sa.text(
+            "SELECT s.data FROM submission s JOIN process p ON p.id = s.process_id "
+            "WHERE p.ref = 'ST-R1'")).scalars().all()
+    if isinstance(opening, str):
+        opening = json.loads(opening)
+    assert opening["requested_by"] == by
+    assert timeline_of("ST-R1", today)["stability.meeting"]["due"] == "2027-12-01T10:00:00+00:00"
+
+
+def test_a_stability_request_by_someone_who_is_not_a_role_is_refused_in_one_line(
+    db_url: str, today: str
+) -> None:
+    from stepdown import cli
+
+    before = snapshot()
+    ran = CliRunner().invoke(cli.app, ["stability", "request", "ST-R2", "--child", "CH-R2",
+                                       "--requested-at", "2027-11-29T10:00", "--by", "headteacher"])
+    assert ran.exit_code == 2
+    (line,) = ran.stderr.strip().splitlines()
+    assert line.startswith("error: by: must be one of the roles") and "school" in line
+    assert snapshot() == before
 
 
 def test_the_window_is_policy_24_hours_is_the_alternative(

@@ -19,12 +19,20 @@ from stepdown.domain.calendar import (
     next_working_day,
     previous_working_day,
 )
+from stepdown.domain.vocabulary import (
+    BREACH,
+    DUE_TODAY,
+    ESCALATION,
+    OVERDUE_RUNG,
+    REMINDER,
+    RUNGS,
+)
 
 ESCALATE_AFTER = 5  # working days after the overdue flag (001 Appendix 1)
 
-REMINDER, DUE_TODAY, OVERDUE, ESCALATION, BREACH = (
-    "reminder", "due_today", "overdue", "escalation", "breach")
-ORDER = (REMINDER, DUE_TODAY, OVERDUE, BREACH, ESCALATION)
+# The rungs are named once, in vocabulary; these names are kept for the modules that use them.
+OVERDUE = OVERDUE_RUNG
+ORDER = RUNGS
 
 
 @dataclass(frozen=True)

@@ -15,25 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from stepdown.domain.calendar import Duration
+from stepdown.domain.vocabulary import ROLES
 
 KINDS = ("once", "chain", "series", "extension", "actions")
 PROCESSES = ("step_down", "stability", "unplanned_ending")
-ROLES = (
-    "social_worker",
-    "supervising_social_worker",
-    "iro",
-    "residential_key_worker",
-    "family_finding",
-    "scayt",
-    "stability_worker",
-    "team_manager",
-    "fostering_team_manager",
-    "head_of_service",
-    "virtual_school",
-    "foster_carer",
-    "advocate",
-    "review_panel_admin",
-)
 
 _ANCHOR = re.compile(
     r"^(?:stage(?::(?P<stage>[a-z_]+))?"

@@ -17,6 +17,8 @@ from typing import Any, Literal
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stepdown.domain.vocabulary import Role
+
 
 def _submitted_by_last(schema: dict[str, Any]) -> None:
     """The form's own fields first in the Resume dialog; who submitted it at the end (pydantic
@@ -176,13 +178,6 @@ class SupportOutcome(Done):
         description="continue_monthly: six more monthly reviews. standard: enhanced support ends "
         "and the case closes (stepped to standard reviews).",
     )
-
-
-Role = Literal[
-    "social_worker", "supervising_social_worker", "iro", "residential_key_worker",
-    "family_finding", "scayt", "stability_worker", "team_manager", "fostering_team_manager",
-    "head_of_service", "virtual_school", "foster_carer", "advocate", "review_panel_admin",
-]
 
 
 class Action(BaseModel):
