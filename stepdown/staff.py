@@ -231,6 +231,10 @@ class Directory:
     def team_of(self, person: Person) -> Team | None:
         return self.teams.get(person.team_id)
 
+    def with_role(self, role: str) -> list[Person]:
+        """Everyone whose directory role is ``role`` (the emergency duty team, out of hours)."""
+        return sorted((p for p in self.people.values() if p.role == role), key=lambda p: p.id or 0)
+
 
 def assigned_people(session: Session, *, process: Process) -> dict[str, str]:
     """Who holds each role on the process: role -> email, by role."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -13,8 +13,10 @@ from stepdown.domain.calendar import (
     add_working_days,
     deadline,
     earliest,
+    in_working_hours,
     is_bank_holiday,
     is_working_day,
+    parse_hours,
 )
 
 # Official England and Wales bank holidays, 2018-2027 (gov.uk), typed in by hand: an independent
@@ -304,3 +306,27 @@ def test_a_deadline_that_would_move_back_before_its_anchor_moves_forward(day, an
 def test_a_deadline_whose_previous_working_day_is_not_before_its_anchor_still_moves_back(
         day, anchor, expected):
     assert deadline(day, not_before=anchor) == expected
+
+
+# ----------------------------------------------------------------------------- working hours
+@pytest.mark.parametrize("moment, inside", [
+    (datetime(2027, 3, 19, 9, 0, tzinfo=LONDON), True),     # Friday, the start is inside
+    (datetime(2027, 3, 19, 16, 59, tzinfo=LONDON), True),
+    (datetime(2027, 3, 19, 17, 0, tzinfo=LONDON), False),   # the end is outside
+    (datetime(2027, 3, 19, 8, 59, tzinfo=LONDON), False),
+    (datetime(2027, 3, 20, 11, 0, tzinfo=LONDON), False),   # Saturday
+    (datetime(2027, 3, 26, 11, 0, tzinfo=LONDON), False),   # Good Friday
+    # 08:30 UTC in summer is 09:30 in London: inside.
+    (datetime(2027, 6, 1, 8, 30, tzinfo=UTC), True),
+])
+def test_working_hours_are_office_hours_of_working_days_in_london(moment, inside):
+    assert in_working_hours(moment) is inside
+
+
+def test_working_hours_parse_and_refuse_bad_text_naming_the_rule():
+    assert parse_hours("08:30-18:00") == (time(8, 30), time(18, 0))
+    for text in ("9-5", "09:00", "17:00-09:00", "09:00-24:00"):
+        with pytest.raises(ValueError, match="working hours"):
+            parse_hours(text)
+    with pytest.raises(ValueError):
+        in_working_hours(datetime(2027, 3, 19, 10, 0))  # naive
