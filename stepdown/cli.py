@@ -977,11 +977,20 @@ def forms_command(
 
 def main() -> None:
     import httpx
+    import pydantic
 
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except pydantic.ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        # A bad STEPDOWN_* setting: name it and its rule in one line.
+        first = exc.errors()[0]
+        name = "STEPDOWN_" + str(first["loc"][0] if first["loc"] else "").upper()
+        typer.echo(f"error: {name}: {first['msg'].removeprefix('Value error, ')}", err=True)
+        sys.exit(BAD_INPUT)
     except (httpx.TransportError, ConnectionError) as exc:
         # A safety net: each command says which server it could not reach before this.
         from stepdown.orchestration import unreachable

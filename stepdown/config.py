@@ -8,11 +8,14 @@ records in a SQLite file, the Prefect server's database and the flows' persisted
 from __future__ import annotations
 
 import os
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stepdown.domain.calendar import parse_hours
 
 DEFAULT_API_URL = "http://127.0.0.1:4200/api"
 
@@ -27,6 +30,11 @@ class Settings(BaseSettings):
     processes: str | None = None
     # How long `stepdown input` waits for a flow run to reach or apply a form (seconds).
     input_timeout: float = 180.0
+    # The office hours of a working day, HH:MM-HH:MM in Europe/London (DOMAIN.md section 3).
+    # Outside them, and all day on a weekend or bank holiday, the hourly sweep fires only
+    # hour-based breaches (the 48-hour stability meeting), and a breach is also sent to the
+    # emergency duty team (the people in the directory with role emergency_duty_team).
+    working_hours: str = "09:00-17:00"
 
     @field_validator("database_url")
     @classmethod
@@ -34,6 +42,16 @@ class Settings(BaseSettings):
         if value and value.startswith(("postgresql://", "postgres://")):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        parse_hours(value)
+        return value
+
+    @property
+    def office_hours(self) -> tuple[time, time]:
+        return parse_hours(self.working_hours)
 
     @property
     def home_dir(self) -> Path:

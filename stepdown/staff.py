@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from stepdown import clock
 from stepdown.domain.forms import FormError
-from stepdown.domain.policy import ROLES
+from stepdown.domain.vocabulary import ROLES
 from stepdown.models.tables import Assignment, Obligation, Person, Process, Team
 from stepdown.records import audit, get_process
 
@@ -230,6 +230,10 @@ class Directory:
 
     def team_of(self, person: Person) -> Team | None:
         return self.teams.get(person.team_id)
+
+    def with_role(self, role: str) -> list[Person]:
+        """Everyone whose directory role is ``role`` (the emergency duty team, out of hours)."""
+        return sorted((p for p in self.people.values() if p.role == role), key=lambda p: p.id or 0)
 
 
 def assigned_people(session: Session, *, process: Process) -> dict[str, str]:

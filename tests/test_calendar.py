@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -13,8 +13,10 @@ from stepdown.domain.calendar import (
     add_working_days,
     deadline,
     earliest,
+    in_working_hours,
     is_bank_holiday,
     is_working_day,
+    parse_hours,
 )
 
 # Official England and Wales bank holidays, 2018-2027 (gov.uk), typed in by hand: an independent
@@ -276,3 +278,55 @@ def test_deadline_and_earliest_leave_working_days_unchanged(day):
     assert is_working_day(day)
     assert deadline(day) == day
     assert earliest(day) == day
+
+
+# A deadline never falls before the event it follows (DOMAIN.md section 2, rule).
+@pytest.mark.parametrize("day, anchor, expected", [
+    # A Saturday move + 1 day = Sunday: back would be Friday, before the move: the Monday.
+    (date(2026, 6, 28), date(2026, 6, 27), date(2026, 6, 29)),
+    # A move on Sat 26 Dec 2026 + 1 day = Sun 27: back would be Thu 24 (25 is Christmas), before
+    # the move; forward skips the substitute Boxing Day (Mon 28): Tue 29.
+    (date(2026, 12, 27), date(2026, 12, 26), date(2026, 12, 29)),
+    # A move on Good Friday 2027 (26 Mar) + 1 day = Sat 27: forward past Easter Monday: Tue 30.
+    (date(2027, 3, 27), date(2027, 3, 26), date(2027, 3, 30)),
+])
+def test_a_deadline_that_would_move_back_before_its_anchor_moves_forward(day, anchor, expected):
+    assert deadline(day) < anchor  # the plain rule would put it before the event
+    assert deadline(day, not_before=anchor) == expected
+
+
+@pytest.mark.parametrize("day, anchor, expected", [
+    # Sunday 2026-06-28, anchored on the Wednesday before: Friday 26 is after it, so back.
+    (date(2026, 6, 28), date(2026, 6, 24), date(2026, 6, 26)),
+    # Back onto the anchor day itself is not before it.
+    (date(2026, 6, 28), date(2026, 6, 26), date(2026, 6, 26)),
+    # A working day is never moved, whatever the anchor.
+    (date(2026, 6, 29), date(2026, 6, 27), date(2026, 6, 29)),
+])
+def test_a_deadline_whose_previous_working_day_is_not_before_its_anchor_still_moves_back(
+        day, anchor, expected):
+    assert deadline(day, not_before=anchor) == expected
+
+
+# ----------------------------------------------------------------------------- working hours
+@pytest.mark.parametrize("moment, inside", [
+    (datetime(2027, 3, 19, 9, 0, tzinfo=LONDON), True),     # Friday, the start is inside
+    (datetime(2027, 3, 19, 16, 59, tzinfo=LONDON), True),
+    (datetime(2027, 3, 19, 17, 0, tzinfo=LONDON), False),   # the end is outside
+    (datetime(2027, 3, 19, 8, 59, tzinfo=LONDON), False),
+    (datetime(2027, 3, 20, 11, 0, tzinfo=LONDON), False),   # Saturday
+    (datetime(2027, 3, 26, 11, 0, tzinfo=LONDON), False),   # Good Friday
+    # 08:30 UTC in summer is 09:30 in London: inside.
+    (datetime(2027, 6, 1, 8, 30, tzinfo=UTC), True),
+])
+def test_working_hours_are_office_hours_of_working_days_in_london(moment, inside):
+    assert in_working_hours(moment) is inside
+
+
+def test_working_hours_parse_and_refuse_bad_text_naming_the_rule():
+    assert parse_hours("08:30-18:00") == (time(8, 30), time(18, 0))
+    for text in ("9-5", "09:00", "17:00-09:00", "09:00-24:00"):
+        with pytest.raises(ValueError, match="working hours"):
+            parse_hours(text)
+    with pytest.raises(ValueError):
+        in_working_hours(datetime(2027, 3, 19, 10, 0))  # naive

@@ -404,6 +404,52 @@ def test_the_move_check_in_is_due_the_day_after_the_move_and_is_not_cancelled():
     assert check_in.owner == "supervising_social_worker"
 
 
+def _moved(on: str, policy=None) -> Planned:
+    return planned(starts={**INTRO, "support": on}, ends={"introduction": on},
+                   completed=_intro(), policy=policy)["introduction.move_check_in"]
+
+
+def test_a_saturday_moves_check_in_is_due_the_monday_after_not_the_friday_before():
+    # Sat 2026-06-27 + 1 day = Sun 06-28. Back to the previous working day would be Fri 06-26,
+    # before the move it follows (DOMAIN.md section 2): forward to Mon 06-29 instead.
+    assert _moved("2026-06-27").due_on == d("2026-06-29")
+
+
+def test_a_check_in_after_a_move_on_boxing_day_skips_the_bank_holidays_forward():
+    # Sat 2026-12-26 + 1 day = Sun 12-27; back would be Thu 12-24 (Fri 25 is Christmas Day),
+    # before the move; forward: Mon 12-28 is the substitute Boxing Day, so Tue 2026-12-29.
+    assert _moved("2026-12-26").due_on == d("2026-12-29")
+
+
+def test_a_sunday_deadline_anchored_on_the_wednesday_before_still_moves_back_to_friday():
+    # A local policy checking in within 4 days: Wed 2026-06-24 + 4 = Sun 06-28 -> Fri 06-26,
+    # which is after the move, so the ordinary rule holds.
+    text = default_policy_text()
+    block = text.index('key = "introduction.move_check_in"')
+    old = 'due = "stage:support + 1 day"'
+    at = text.index(old, block)
+    assert at < text.index("[[rule]]", block), "the due line belongs to the move check-in"
+    policy = parse_policy(text[:at] + 'due = "stage:support + 4 days"' + text[at + len(old):],
+                          path="local.toml")
+    assert _moved("2026-06-24", policy).due_on == d("2026-06-26")
+
+
+def test_an_action_due_the_day_after_a_saturday_meeting_is_due_the_monday_after():
+    meeting = done("2026-06-27", actions=[
+        {"title": "Call the carer", "owner": "social_worker", "due": "2026-06-28"}],
+        next_meeting_on="2026-07-12")
+    facts = Facts(process="stability", stage_starts={"meeting": d("2026-06-25"),
+                                                     "follow_up": d("2026-06-27")},
+                  forms={"stability.meeting": [{"done_on": "2026-06-27",
+                                                "next_meeting_on": "2026-07-12"}]},
+                  done={"stability.meeting": meeting})
+    items = {p.key: p for p in plan(load_policy(), facts)}
+    # Agreed at the meeting on Sat 06-27, due Sun 06-28: not Fri 06-26, before the meeting.
+    assert items["stability.action#1"].due_on == d("2026-06-29")
+    # A date the meeting set itself (Sun 07-12) has no anchor before it: back to Fri 07-10.
+    assert items["stability.next_meeting"].due_on == d("2026-07-10")
+
+
 def test_moving_between_the_midpoint_and_final_review_keeps_the_midpoint_review():
     # Moved in Wed 2026-07-01: the midpoint (due Tue 06-30) was due before; the final (07-28) after.
     items = planned(starts={**INTRO, "support": "2026-07-01"},

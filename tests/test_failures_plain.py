@@ -70,6 +70,16 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
 
 
 
+def test_bad_working_hours_are_refused_in_one_line_naming_the_setting(
+    db_url: str, today: str, cli: Any
+) -> None:
+    ran = cli("case", "list", STEPDOWN_WORKING_HOURS="9-5")
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr.splitlines() == [
+        "error: STEPDOWN_WORKING_HOURS: '9-5' is not working hours: write HH:MM-HH:MM, "
+        "e.g. 09:00-17:00"]
+
+
 # ------------------------------------------------------------------ the sweep: no future, rehearse
 def test_a_sweep_of_a_future_day_is_refused_and_changes_nothing(db_url: str, today: str,
                                                                  cli: Any) -> None:

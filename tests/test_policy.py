@@ -226,7 +226,12 @@ def test_load_policy_of_a_file_returns_its_rules(tmp_path):
     policy = load_policy(str(file))
     assert policy.name == "local"
     assert policy.path == str(file)
-    assert [r.key for r in policy.rules] == ["x.y", "x.z"]
+    # The file's rules, then those the process declarations carry for keys it does not have.
+    from stepdown.domain.declarations import load_catalogue
+
+    declared = [raw["key"] for raw in load_catalogue().rules]
+    assert declared  # the placement declaration carries its authorisation
+    assert [r.key for r in policy.rules] == ["x.y", "x.z", *declared]
     assert policy.rule_for_key("x.y#3").key == "x.y"
     assert policy.rule_for_key("x.y").every == Duration(7, "days")
     assert policy.rule_for_key("x.z").owner == "iro"
@@ -235,3 +240,15 @@ def test_load_policy_of_a_file_returns_its_rules(tmp_path):
     assert policy.duration("absent", "5 working days") == Duration(5, "working_days")
     assert [r.key for r in policy.rules_for("step_down")] == ["x.y", "x.z"]
     assert policy.rules_for("stability") == ()
+
+
+def test_the_roles_are_the_vocabularys_everywhere() -> None:
+    from typing import get_args
+
+    from stepdown import staff
+    from stepdown.domain import vocabulary
+    from stepdown.domain import forms
+
+    assert ROLES is vocabulary.ROLES and staff.ROLES is vocabulary.ROLES
+    assert get_args(forms.Role) == vocabulary.ROLES
+    assert {"lead_practitioner", "school", "health", "emergency_duty_team"} <= set(ROLES)

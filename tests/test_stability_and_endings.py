@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from typer.testing import CliRunner
 
 from stepdown.db import session_scope
-from stepdown.domain.forms import FormError
+from stepdown.domain.forms import FormError, parse_form
 from stepdown.records import get_process
 from tests import scenario
 from tests.builders import (
@@ -40,6 +41,39 @@ def test_the_48_hour_window_crosses_the_change_to_summer_time(db_url: str, today
     assert (item["owner"], item["process"], item["ref"]) == ("social_worker", "stability", "ST-1")
     assert timeline_of("ST-1", "2026-03-30")["stability.meeting"]["status"] == "pending"
     assert timeline_of("ST-1", "2026-03-31")["stability.meeting"]["status"] == "overdue"
+
+
+@pytest.mark.parametrize("by", ["school", "health"])
+def test_a_school_or_health_may_request_a_stability_meeting(db_url: str, today: str,
+                                                            by: str) -> None:
+    """DOMAIN.md section 5: anyone around the child, school and health included, may flag a
+    placement at risk: the opening form takes them, and the request is recorded with its
+    48-hour meeting. (`stability request --by school` against a served system is in
+    tests/test_e2e_processes.py.)"""
+    from stepdown.records import declarations
+
+    catalogue = declarations()
+    form = catalogue.model(catalogue.process("stability").opening)
+    parsed = parse_form(form, {"requested_at": "2027-11-29T10:00:00+00:00", "requested_by": by})
+    assert parsed.requested_by == by
+    open_stability(f"ST-R-{by}", child=f"CH-{by}", requested_at="2027-11-29T10:00:00+00:00",
+                   by=by)
+    assert timeline_of(f"ST-R-{by}", today)["stability.meeting"]["due"] == (
+        "2027-12-01T10:00:00+00:00")
+
+
+def test_a_stability_request_by_someone_who_is_not_a_role_is_refused_in_one_line(
+    db_url: str, today: str
+) -> None:
+    from stepdown import cli
+
+    before = snapshot()
+    ran = CliRunner().invoke(cli.app, ["stability", "request", "ST-R2", "--child", "CH-R2",
+                                       "--requested-at", "2027-11-29T10:00", "--by", "headteacher"])
+    assert ran.exit_code == 2
+    (line,) = ran.stderr.strip().splitlines()
+    assert line.startswith("error: by: must be one of the roles") and "school" in line
+    assert snapshot() == before
 
 
 def test_the_window_is_policy_24_hours_is_the_alternative(

@@ -216,6 +216,101 @@ def test_the_48_hour_meeting_breach_reaches_the_owner_and_the_chair_within_the_h
         assert len(mail) == 1 and "deadline passed" in smtp.messages[0]["Subject"]
 
 
+# The emergency duty team (DOMAIN.md section 3): told of a breach outside working hours.
+STAFF_WITH_EDT = STAFF + "edt@la.example,emergency_duty_team,hos@la.example,north,Eddie Duty,\n"
+
+
+def _hourly(at: str) -> outbox.Written:
+    """The hourly sweep as its schedule runs it at ``at``: hour-based deadlines due by now."""
+    moment = datetime.fromisoformat(at)
+    with session_scope() as session:
+        return outbox.write(session, as_of=moment.date(), cutoff=moment, hourly=True,
+                            now=moment)
+
+
+def _stability_with_owner_and_chair(ref: str, child: str, requested_at: str) -> None:
+    open_stability(ref, child=child, requested_at=requested_at)
+    with session_scope() as session:
+        assign(session, ref=ref, role="social_worker", email="sw@la.example", actor="test")
+        assign(session, ref=ref, role="fostering_team_manager", email="ftm@la.example",
+               actor="test")
+
+
+def test_a_friday_evening_breach_is_flagged_that_evening_with_the_emergency_duty_team_told(
+    db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
+) -> None:
+    smtp, _ = sinks
+    with session_scope() as session:
+        import_staff(session, text=STAFF_WITH_EDT, actor="test")
+    # Requested Wed 2027-03-17 19:00: the 48 hours run out on Fri 19 March at 19:00 (GMT).
+    _stability_with_owner_and_chair("ST-H1", "CHILD-H1", "2027-03-17T19:00:00+00:00")
+    assert _hourly("2027-03-19T18:30:00+00:00").fired == []  # not yet breached
+    evening = _hourly("2027-03-19T19:30:00+00:00")  # the next hourly run, half an hour after
+    outbox.deliver()
+    assert [(f["key"], f["rung"], f["to"]) for f in evening.fired] == [
+        ("stability.meeting", "breach", "sw@la.example, ftm@la.example, edt@la.example")]
+    for address in ("sw@la.example", "ftm@la.example", "edt@la.example"):
+        (mail,) = _mail_to(smtp, address)
+        assert "ST-H1" in mail and "was due by Fri 19 Mar 2027 19:00" in mail
+    (duty,) = _mail_to(smtp, "edt@la.example")
+    assert "You are told as the emergency duty team" in duty
+    assert "emergency duty team" not in _mail_to(smtp, "sw@la.example")[0]
+    assert _hourly("2027-03-19T20:30:00+00:00").fired == []  # once
+    # The escalation falls on Wed 31 March (five working days after Mon 22; Good Friday and
+    # Easter Monday are bank holidays), at the start of the day: not by the night's hourly run,
+    # which fires breaches only, but by the first run in working hours.
+    assert _hourly("2027-03-31T03:30:00+01:00").fired == []
+    assert [(f["key"], f["rung"]) for f in _hourly("2027-03-31T09:30:00+01:00").fired] == [
+        ("stability.meeting", "escalation")]
+
+
+def test_a_breach_in_working_hours_does_not_tell_the_emergency_duty_team(
+    db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
+) -> None:
+    smtp, _ = sinks
+    with session_scope() as session:
+        import_staff(session, text=STAFF_WITH_EDT, actor="test")
+    _stability_with_owner_and_chair("ST-H2", "CHILD-H2", "2027-03-22T10:00:00+00:00")
+    written = _hourly("2027-03-24T10:30:00+00:00")  # breached Wed 24 March 10:00
+    outbox.deliver()
+    assert [(f["rung"], f["to"]) for f in written.fired] == [
+        ("breach", "sw@la.example, ftm@la.example")]
+    assert _mail_to(smtp, "edt@la.example") == []
+    assert len(_mail_to(smtp, "sw@la.example")) == len(_mail_to(smtp, "ftm@la.example")) == 1
+
+
+def test_working_hours_are_a_setting(
+    db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with session_scope() as session:
+        import_staff(session, text=STAFF_WITH_EDT, actor="test")
+    _stability_with_owner_and_chair("ST-H3", "CHILD-H3", "2027-03-22T08:00:00+00:00")
+    monkeypatch.setenv("STEPDOWN_WORKING_HOURS", "10:00-18:00")
+    written = _hourly("2027-03-24T09:30:00+00:00")  # 09:30 is before this authority's hours
+    assert [f["to"] for f in written.fired] == ["sw@la.example, ftm@la.example, edt@la.example"]
+
+
+def test_a_saturday_hourly_run_flags_breaches_and_leaves_the_daily_rungs_to_the_working_day(
+    db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
+) -> None:
+    smtp, _ = sinks
+    _staffed_case("SD-H4")  # the planning meeting is due Thu 24 Dec 2026: its rungs are daily
+    _stability_with_owner_and_chair("ST-H4", "CHILD-H4", "2026-12-24T10:00:00+00:00")
+    saturday = _hourly("2026-12-26T10:30:00+00:00")  # Boxing Day: breached at 10:00
+    outbox.deliver()
+    assert [(f["ref"], f["rung"]) for f in saturday.fired] == [("ST-H4", "breach")]
+    assert not [m for m in smtp.messages if "digest" in str(m["Subject"])]
+    with get_engine().connect() as conn:
+        noticed = conn.execute(sa.text(
+            "SELECT count(*) FROM notice n JOIN obligation o ON o.id = n.obligation_id "
+            "JOIN process p ON p.id = o.process_id WHERE p.ref = 'SD-H4'")).scalar()
+    assert noticed == 0
+    # The next working day's daily sweep chases them (at the most advanced rung passed).
+    written, _ = sweep("2026-12-29")
+    assert ("preparation.planning_meeting", "overdue") in {
+        (f["key"], f["rung"]) for f in written.fired}
+
+
 def test_no_child_data_in_any_message(
     db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
 ) -> None:
@@ -296,3 +391,27 @@ def test_the_scheduled_sweep_does_nothing_on_bank_holidays_and_weekends(
     else:
         with pytest.raises(AssertionError):  # it went on to sweep
             flow.sweep.fn()
+
+
+def test_the_hourly_sweep_runs_on_weekends_and_bank_holidays(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A breach is flagged at any hour of any day: the hourly run is not skipped."""
+    from stepdown.flows import sweep as flow
+
+    monkeypatch.setenv("STEPDOWN_TODAY", "2026-12-26")
+    monkeypatch.setattr(flow, "get_run_logger", lambda: (_ for _ in ()).throw(AssertionError))
+    assert flow.sweep.fn() == {"as_of": "2026-12-26", "skipped": "not a working day"}
+    with pytest.raises(AssertionError):  # it went on to sweep
+        flow.sweep.fn(hourly=True)
+
+
+def test_out_of_hours_a_sweep_may_fire_only_the_breach() -> None:
+    from stepdown.domain import ladder
+
+    due_at = datetime.fromisoformat("2027-03-19T19:00:00+00:00")
+    late = datetime.fromisoformat("2027-03-31T03:30:00+01:00")  # after the escalation's start
+    assert ladder.due_now(None, due_at, {"breach"}, late)[0].name == "escalation"
+    assert ladder.due_now(None, due_at, {"breach"}, late, only=("breach",)) == (None, [])
+    rung, superseded = ladder.due_now(None, due_at, set(), late, only=("breach",))
+    assert (rung.name, superseded) == ("breach", [])

@@ -56,9 +56,9 @@ SPECS: dict[str, Spec] = {
     # DOMAIN.md section 3: every working day at 07:00 (the flow skips bank holidays) ...
     "sweep.daily": Spec("stepdown.flows.sweep:sweep", "sweep", tags=("sweep",),
                         cron="0 7 * * 1-5"),
-    # ... and hourly in working hours for hour-based deadlines (the 48-hour stability meeting).
+    # ... and every hour of every day for hour-based deadlines (the 48-hour stability meeting).
     "sweep.hourly": Spec("stepdown.flows.sweep:sweep", "sweep", tags=("sweep",),
-                         parameters={"hourly": True}, cron="30 8-18 * * 1-5",
+                         parameters={"hourly": True}, cron="30 * * * *",
                          deployment_name="hourly"),
     # 001: breakdowns are counted and analysed monthly; on the 1st, for the month before.
     "report.breakdowns": Spec("stepdown.flows.breakdown_report:breakdown_report",

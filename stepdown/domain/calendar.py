@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar as _stdcal
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,10 @@ LONDON = ZoneInfo("Europe/London")
 
 UNITS = ("hours", "days", "weeks", "months", "working_days")
 _DURATION = re.compile(r"^\s*(\d+)\s+(hour|day|week|month|working[ _]day)s?\s*$")
+_HOURS = re.compile(r"^\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)\s*$")
+
+# The office hours of a working day (Europe/London): outside them the emergency duty team covers.
+WORKING_HOURS = (time(9), time(17))
 
 
 @cache
@@ -35,6 +39,27 @@ def is_bank_holiday(day: date) -> bool:
 
 def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and not is_bank_holiday(day)
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    """``"09:00-17:00"``: the start and the end of the working hours of a working day."""
+    match = _HOURS.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not working hours: write HH:MM-HH:MM, e.g. 09:00-17:00")
+    start = time(int(match.group(1)), int(match.group(2)))
+    end = time(int(match.group(3)), int(match.group(4)))
+    if end <= start:
+        raise ValueError(f"{text!r}: working hours must end after they start")
+    return start, end
+
+
+def in_working_hours(moment: datetime, hours: tuple[time, time] = WORKING_HOURS) -> bool:
+    """Whether an instant is in the working hours (start included, end not) of a working day,
+    in Europe/London time."""
+    if moment.tzinfo is None:
+        raise ValueError("an instant needs its UTC offset")
+    local = moment.astimezone(LONDON)
+    return is_working_day(local.date()) and hours[0] <= local.time() < hours[1]
 
 
 def add_working_days(day: date, n: int) -> date:
@@ -120,9 +145,17 @@ class Duration:
         return f"{self.amount} {self.unit.replace('_', ' ')}"
 
 
-def deadline(day: date) -> date:
-    """(rule) A day-based deadline on a non-working day moves back to the previous working day."""
-    return previous_working_day(day)
+def deadline(day: date, not_before: date | None = None) -> date:
+    """(rule) A day-based deadline on a non-working day moves back to the previous working day.
+
+    (rule) A deadline never falls before the event it follows: if ``not_before`` (its anchor,
+    the date the offset was added to) is later than that working day, the deadline moves forward
+    to the next working day instead (a Saturday move + 1 day is the Monday, not the Friday
+    before the move)."""
+    back = previous_working_day(day)
+    if not_before is not None and back < not_before:
+        return next_working_day(day)
+    return back
 
 
 def earliest(day: date) -> date:

@@ -427,7 +427,8 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
                     date_field=date_field, once=bool(raw.get("once", True)),
                     not_before=raw.get("not_before"),
                     not_before_what=str(raw.get("not_before_what", "")),
-                    opens_on=str(raw.get("opens_on", "date_field")), refuse=refuse, complete=complete, on=on, exceptions=exceptions,
+                    opens_on=str(raw.get("opens_on", "date_field")), refuse=refuse,
+                    complete=complete, on=on, exceptions=exceptions,
                     source=str(raw.get("source", "")))
 
 

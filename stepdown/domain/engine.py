@@ -112,11 +112,16 @@ class _Planner:
             return base
         return shift(base, expr.offset)
 
+    def based(self, expr: DateExpr | None) -> date | datetime | None:
+        """The anchor an offset is added to: the event a deadline follows (None without one)."""
+        return self.anchor(expr.anchor) if expr is not None and expr.offset is not None else None
+
     # -- emitting --------------------------------------------------------------------------------
     def emit(self, rule: Rule, key: str, opened: date | datetime, due: date | datetime | None,
              earliest: date | datetime | None = None, completion: str | None = None,
-             owner: str | None = None, title: str | None = None) -> Planned:
-        due_on, due_at = split_due(due)
+             owner: str | None = None, title: str | None = None,
+             anchor: date | datetime | None = None) -> Planned:
+        due_on, due_at = split_due(due, not_before=anchor)
         earliest_on = cal.earliest(_day(earliest)) if earliest is not None else None
         end = self.facts.stage_ends.get(rule.stage)
         ends = rule.recurring or rule.ends_with_stage
@@ -144,11 +149,13 @@ class _Planner:
             opened = anchor if anchor is not None else self.facts.stage_starts.get(rule.stage)
         if opened is None:
             return
+        base = self.based(rule.due)
         sooner = self.value(rule.or_earlier)
         if due is not None and sooner is not None and _day(sooner) < _day(due):
-            due = sooner
+            due, base = sooner, self.based(rule.or_earlier)
         owner = self.recorded(rule.owner_from) if rule.owner_from else None
-        self.emit(rule, rule.key, opened, due, earliest, owner=str(owner) if owner else None)
+        self.emit(rule, rule.key, opened, due, earliest, owner=str(owner) if owner else None,
+                  anchor=base)
 
     def actions(self, rule: Rule) -> None:
         """One obligation per action agreed at a completion: its own title, owner and due date."""
@@ -158,19 +165,19 @@ class _Planner:
             return
         for k, item in enumerate(done.data.get(rule.list_field) or [], start=1):
             self.emit(rule, f"{rule.key}#{k}", done.done_on, as_when(item["due"]),
-                      owner=str(item["owner"]), title=str(item["title"]))
+                      owner=str(item["owner"]), title=str(item["title"]), anchor=done.done_on)
 
     def chain(self, rule: Rule) -> None:
         assert rule.first is not None and rule.every is not None
         opened = self.anchor(rule.first.anchor)
-        due = self.value(rule.first)
+        due, base = self.value(rule.first), self.based(rule.first)
         k = 1
         while due is not None and opened is not None and k <= _MAX_OCCURRENCES:
-            planned = self.emit(rule, f"{rule.key}#{k}", opened, due)
+            planned = self.emit(rule, f"{rule.key}#{k}", opened, due, anchor=base)
             done = self.facts.done.get(planned.key)
             if planned.cancelled or done is None:
                 return
-            opened, due = done.done_on, shift(done.done_on, rule.every)
+            opened, due, base = done.done_on, shift(done.done_on, rule.every), done.done_on
             k += 1
 
     def series(self, rule: Rule) -> None:
@@ -188,13 +195,13 @@ class _Planner:
         while k <= total:
             key = rule.key if (k == 1 and not rule.number_first) else f"{rule.key}#{k}"
             due = shift(base, _nth(first, rule.every, k))
-            if bound is not None and _day(cal.deadline(_day(due))) > _day(bound):
+            if bound is not None and _day(cal.deadline(_day(due), _day(base))) > _day(bound):
                 return
             last = rule.count is not None and k == total
             opened = self.anchor(rule.start.anchor) or base
             earliest = previous_due if last and rule.earliest_last == "previous_due" else None
             planned = self.emit(rule, key, opened, due, earliest,
-                                completion=rule.completion_last if last else None)
+                                completion=rule.completion_last if last else None, anchor=base)
             previous_due = planned.due_at or planned.due_on or due
             done = self.facts.done.get(key)
             if (last and done and rule.extend_field and rule.extend_count
@@ -215,7 +222,7 @@ class _Planner:
             weeks = int(done.data.get(rule.weeks_field) or 0)
             due = shift(planned_previous.due_on, Duration(weeks, "weeks"))
             previous = f"{rule.key}#{k}"
-            self.emit(rule, previous, done.done_on, due)
+            self.emit(rule, previous, done.done_on, due, anchor=planned_previous.due_on)
             k += 1
 
     def run(self) -> list[Planned]:
@@ -250,13 +257,15 @@ def _day(value: date | datetime) -> date:
     return cal.local_date(value) if isinstance(value, datetime) else value
 
 
-def split_due(due: date | datetime | None) -> tuple[date | None, datetime | None]:
-    """A due date is moved back to a working day (rule); an hour-based instant is not moved."""
+def split_due(due: date | datetime | None, not_before: date | datetime | None = None
+              ) -> tuple[date | None, datetime | None]:
+    """A due date is moved back to a working day, or forward when back would be before
+    ``not_before``, the event it follows (rules); an hour-based instant is not moved."""
     if due is None:
         return None, None
     if isinstance(due, datetime):
         return cal.local_date(due), due
-    return cal.deadline(due), None
+    return cal.deadline(due, _day(not_before) if not_before is not None else None), None
 
 
 def plan(policy: Policy, facts: Facts) -> list[Planned]:

@@ -3,12 +3,13 @@
 For an obligation due on D and still open: a reminder on the working day before D, "due today" on
 D, an overdue flag on F (the first working day after D), and on F + 5 working days the escalation:
 the owner's manager is alerted and takes it over. An hour-based deadline is flagged to its owner
-and the chair within an hour of its breach instead of the three day-based rungs. Pure: rungs and
-the instants they fire at, from a due date.
+and the chair within an hour of its breach, at any hour of any day, instead of the three day-based
+rungs. Pure: rungs and the instants they fire at, from a due date.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -19,12 +20,20 @@ from stepdown.domain.calendar import (
     next_working_day,
     previous_working_day,
 )
+from stepdown.domain.vocabulary import (
+    BREACH,
+    DUE_TODAY,
+    ESCALATION,
+    OVERDUE_RUNG,
+    REMINDER,
+    RUNGS,
+)
 
 ESCALATE_AFTER = 5  # working days after the overdue flag (001 Appendix 1)
 
-REMINDER, DUE_TODAY, OVERDUE, ESCALATION, BREACH = (
-    "reminder", "due_today", "overdue", "escalation", "breach")
-ORDER = (REMINDER, DUE_TODAY, OVERDUE, BREACH, ESCALATION)
+# The rungs are named once, in vocabulary; these names are kept for the modules that use them.
+OVERDUE = OVERDUE_RUNG
+ORDER = RUNGS
 
 
 @dataclass(frozen=True)
@@ -64,10 +73,13 @@ def next_rung(due_on: date | None, due_at: datetime | None, fired: set[str]) -> 
 
 
 def due_now(due_on: date | None, due_at: datetime | None, fired: set[str],
-            cutoff: datetime) -> tuple[Rung | None, list[Rung]]:
+            cutoff: datetime, only: Collection[str] | None = None
+            ) -> tuple[Rung | None, list[Rung]]:
     """The rung to fire by ``cutoff`` (the latest one passed) and the earlier ones it supersedes
-    (a sweep that catches up after missed days tells a person once, at the most advanced rung)."""
-    passed = [r for r in rungs(due_on, due_at) if r.name not in fired and r.at <= cutoff]
+    (a sweep that catches up after missed days tells a person once, at the most advanced rung).
+    ``only``: the rungs this sweep may fire (out of hours, the breach); the others wait."""
+    passed = [r for r in rungs(due_on, due_at) if r.name not in fired and r.at <= cutoff
+              and (only is None or r.name in only)]
     if not passed:
         return None, []
     return passed[-1], passed[:-1]

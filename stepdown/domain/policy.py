@@ -232,8 +232,10 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue) -> Rule:
 
 def parse_policy(text: str, *, path: str = "<string>",
                  catalogue: Catalogue | None = None) -> Policy:
-    """A policy file's rules, then the rules declarations carry for keys the file does not
-    have (a policy file overrides a declared rule by its key)."""
+    """A policy file's rules, checked against the declarations (the shipped ones, unless
+    ``catalogue`` is given). With ``catalogue``, the rules its declarations carry follow, for
+    the keys the file does not have: a policy file overrides a declared rule by its key."""
+    declared = catalogue.rules if catalogue is not None else []
     catalogue = catalogue or load_catalogue()
     try:
         data = tomllib.loads(text)
@@ -241,7 +243,7 @@ def parse_policy(text: str, *, path: str = "<string>",
         raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
     raws = list(data.get("rule", []))
     own = {raw.get("key") for raw in raws}
-    raws += [raw for raw in catalogue.rules if raw.get("key") not in own]
+    raws += [raw for raw in declared if raw.get("key") not in own]
     rules = tuple(_rule(raw, i, catalogue) for i, raw in enumerate(raws))
     keys = [r.key for r in rules]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})

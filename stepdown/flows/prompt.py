@@ -15,12 +15,12 @@ from typing import Any, TypeVar
 import pydantic
 from prefect._flow_run_suspension import mark_flow_run_suspension_requested
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import Abort, Pause
 from prefect.input import keyset_from_paused_state
 from prefect.input.run_input import RunInput
 from prefect.logging import get_run_logger
-from prefect.client.schemas.objects import State
 from prefect.states import Suspended
 from prefect.utilities.engine import propose_state_sync
 

@@ -1,9 +1,10 @@
 """The daily sweep (DOMAIN.md section 3): chase every obligation up the escalation ladder.
 
-Every working day at 07:00 Europe/London, and hourly in working hours for hour-based deadlines:
-fire the rungs that have come due (reminder, due today, overdue, escalation; a breached 48-hour
-meeting), write the messages to the durable outbox, deliver them, and publish what was found and
-sent as a table artifact. `stepdown sweep --as-of DATE` runs the same flow on demand.
+Every working day at 07:00 Europe/London, and every hour of every day for hour-based deadlines
+(out of working hours only their breaches): fire the rungs that have come due (reminder, due
+today, overdue, escalation; a breached 48-hour meeting), write the messages to the durable
+outbox, deliver them, and publish what was found and sent as a table artifact.
+`stepdown sweep --as-of DATE` runs the same flow on demand.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
     if day > clock.today():  # it would escalate real obligations and send real messages early
         raise ValueError(f"as_of: {day} is in the future (today is {clock.today()}); "
                          "rehearse it with `stepdown sweep --as-of DAY --dry-run`")
-    if as_of is None and not is_working_day(day):  # the schedule skips weekends; this, holidays
+    # The daily schedule skips weekends; this, holidays. The hourly sweep runs every day: a
+    # breach is flagged at any hour of any day (DOMAIN.md section 3).
+    if as_of is None and not hourly and not is_working_day(day):
         return {"as_of": str(day), "skipped": "not a working day"}
     logger = get_run_logger()
     found = fire_rungs(str(day), hourly, as_of is not None)

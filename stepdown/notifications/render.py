@@ -125,12 +125,14 @@ def escalation(day: date, item: Item, manager: str) -> tuple[str, str]:
     return subject, "\n".join(body)
 
 
-def breach(item: Item) -> tuple[str, str]:
+def breach(item: Item, *, on_duty: bool = False) -> tuple[str, str]:
     subject = f"stepdown: {item.ref} {item.title} deadline passed"
     body = [
         f"{item.ref}: {item.title} [{item.key}] was due by {item.due_text()} and has not been "
         "recorded.",
         f"Owner role: {item.owner_role}. Please hold it now and record it.",
+        *(["You are told as the emergency duty team: it is outside working hours. The owner "
+           "and the chair are told too."] if on_duty else []),
         f"Case in Prefect: {item.link}",
         _record_hint(item).strip(),
     ]

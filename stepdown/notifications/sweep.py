@@ -23,9 +23,10 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from stepdown import clock
+from stepdown.config import get_settings
 from stepdown.db import session_scope
 from stepdown.domain import ladder
-from stepdown.domain.calendar import LONDON
+from stepdown.domain.calendar import LONDON, in_working_hours
 from stepdown.models.tables import Message, Notice, Obligation, Person, Process, StageRun
 from stepdown.notifications import render
 from stepdown.records import OPEN_STATUSES, audit, current_policy, set_first_rung
@@ -34,6 +35,7 @@ from stepdown.staff import Directory
 MAX_ATTEMPTS = 9
 TRIES_PER_SWEEP = 3
 NOBODY = "-"
+EMERGENCY_DUTY_TEAM = "emergency_duty_team"  # the role told of a breach out of hours
 
 
 def backoff_seconds() -> float:
@@ -83,9 +85,15 @@ def _links(session: Session, process_ids: set[int]) -> dict[int, str]:
     return links
 
 
-def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = False) -> Written:
-    """Fire every rung due by ``cutoff``; escalate; write the messages. One transaction."""
+def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = False,
+          now: datetime | None = None) -> Written:
+    """Fire every rung due by ``cutoff``; escalate; write the messages. One transaction.
+
+    ``hourly``: only hour-based deadlines; outside working hours (judged at ``now``, by default
+    the clock) only their breaches, which then go to the emergency duty team as well."""
     written = Written(as_of=as_of)
+    office = in_working_hours(now or clock.now(), get_settings().office_hours)
+    only = (ladder.BREACH,) if hourly and not office else None
     # Status and order are applied here, not in SQL: given ``status IN (...)`` SQLite (which
     # has no planner statistics) reads every open obligation through
     # ix_obligation_status_due_at, and given ``ORDER BY id`` it scans the whole table in id
@@ -113,7 +121,7 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
 
     for obligation, process in due:
         rung, superseded = ladder.due_now(obligation.due_on, obligation.due_at,
-                                          fired[obligation.id or 0], cutoff)
+                                          fired[obligation.id or 0], cutoff, only)
         for skipped in superseded:
             notice(obligation, skipped.name, NOBODY, "none")
             written.superseded += 1
@@ -148,7 +156,8 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
             chair = (directory.holder(process, "team_manager")
                      or directory.holder(process, "fostering_team_manager")
                      or directory.team_manager(process))
-            for person in {p.email: p for p in (owner, chair) if p is not None}.values():
+            duty = [] if office else directory.with_role(EMERGENCY_DUTY_TEAM)
+            for person in {p.email: p for p in (owner, chair, *duty) if p is not None}.values():
                 notice(obligation, rung.name, person.email, "email")
                 recipients.append(person.email)
         else:
@@ -194,6 +203,7 @@ def _compose(session: Session, *, as_of: date, items: dict[int, render.Item],
         count += 1
         return message
 
+    on_duty = {p.email for p in directory.with_role(EMERGENCY_DUTY_TEAM)}
     digests: dict[str, list[Notice]] = defaultdict(list)
     for n in pending:
         item = items[n.obligation_id]
@@ -204,7 +214,7 @@ def _compose(session: Session, *, as_of: date, items: dict[int, render.Item],
             n.message_id = add(f"escalation:{n.obligation_id}:{n.recipient}", "email",
                                n.recipient, subject, body).id
         elif n.channel == "email":
-            subject, body = render.breach(item)
+            subject, body = render.breach(item, on_duty=n.recipient in on_duty)
             n.message_id = add(f"{n.rung}:{n.obligation_id}:{n.recipient}", "email",
                                n.recipient, subject, body).id
         else:
