@@ -94,11 +94,15 @@ def _accepted(session: Session, *, process: Process) -> list[Submission]:
 def _effects(view: CaseView, key: str, submission: Submission) -> Effects:
     """What the submission changed when it was accepted, worked out again from its values."""
     values = json.dumps(submission.values or submission.data)
-    rules = RULES[view.kind]
+    rules = RULES[view.kind]  # a module: its functions are untyped to mypy
+    effects: Effects
     if key in STAGE_FORMS:
         spec = STAGE_FORMS[key]
-        return rules.stage_form_effects(spec, spec.model.model_validate_json(values))
-    return rules.completion_effects(key, completion_model(view, key).model_validate_json(values))
+        effects = rules.stage_form_effects(spec, spec.model.model_validate_json(values))
+    else:
+        form = completion_model(view, key).model_validate_json(values)
+        effects = rules.completion_effects(key, form)
+    return effects
 
 
 def _closed_by(view: CaseView, accepted: list[Submission]) -> str | None:
@@ -161,8 +165,8 @@ def correct_input(session: Session, *, ref: str, key: str, reason: str,
         pending = pending_restart(session, process=process, key=key)
         if pending is not None:
             return pending
-        row = view.obligations.get(key)
-        if row is not None and row.status == "done":
+        seen = view.obligations.get(key)
+        if seen is not None and seen.status == "done":
             raise FormError("key", f"{key} was recorded with another form, not on its own: "
                             "correct that form")
         raise FormError("key", f"nothing to correct: {ref} has no accepted {key}")
