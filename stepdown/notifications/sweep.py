@@ -23,6 +23,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from stepdown import clock
+from stepdown.config import get_settings
 from stepdown.db import session_scope
 from stepdown.domain import ladder
 from stepdown.domain.calendar import LONDON
@@ -37,11 +38,11 @@ NOBODY = "-"
 
 
 def backoff_seconds() -> float:
-    return float(os.environ.get("STEPDOWN_DELIVERY_BACKOFF", "0.5"))
+    return get_settings().delivery_backoff
 
 
 def ui_base() -> str:
-    explicit = os.environ.get("STEPDOWN_UI_URL")
+    explicit = get_settings().ui_url
     if explicit:
         return explicit.rstrip("/")
     api = os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api")
