@@ -60,14 +60,13 @@ def case_markdown(ref: str, *, as_of: date | None = None) -> str:
         process = get_process(session, ref=ref)
         items = timeline(session, process=process, as_of=as_of)
         linked = [p.ref for p in linked_processes(session, process=process)]
-        head = {"kind": process.kind, "stage": process.stage, "status": process.status,
-                "outcome": process.outcome, "waiting": process.waiting_for}
+        kind, stage, waiting = process.kind, process.stage, process.waiting_for
+        status = process.status + (f" ({process.outcome})" if process.outcome else "")
         refusal = (last_refusal(session, process=process, form=process.waiting_for)
                    if process.waiting_for else None)
         refused = (refusal.channel, refusal.error or "") if refusal else None
-    status = head["status"] + (f" ({head['outcome']})" if head["outcome"] else "")
-    out = [f"# {ref}: {head['kind'].replace('_', ' ')}",
-           f"**Stage:** {head['stage']} · **Status:** {status} · **As of:** {as_of}", ""]
+    out = [f"# {ref}: {kind.replace('_', ' ')}",
+           f"**Stage:** {stage} · **Status:** {status} · **As of:** {as_of}", ""]
     if refused:
         # The reason only: the refused values (free text among them) stay in the case record.
         from stepdown.flows.prompt import reason_only
@@ -75,10 +74,10 @@ def case_markdown(ref: str, *, as_of: date | None = None) -> str:
         channel, error = refused
         out += [f"> **Last input refused** (through the {channel}): "
                 f"{reason_only(error)}. What was entered is back in the form as its defaults.", ""]
-    if head["waiting"]:
-        out += [f"**Waiting for:** `{head['waiting']}`: open the waiting flow run and click "
+    if waiting:
+        out += [f"**Waiting for:** `{waiting}`: open the waiting flow run and click "
                 "**Resume** to fill in the form, or `stepdown input " + ref + " "
-                + head["waiting"] + " --data '{...}'`.", ""]
+                + waiting + " --data '{...}'`.", ""]
     if linked:
         out += [f"**Linked processes:** {', '.join(linked)}", ""]
     for status_name, title in GROUPS:

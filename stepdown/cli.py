@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from stepdown import clock
-from stepdown.config import DEFAULT_API_URL, get_settings
+from stepdown.config import DEFAULT_API_URL, ConfigError, get_settings
 from stepdown.domain.forms import FormError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -64,11 +64,15 @@ _as: dict[str, str | None] = {"email": None}
 def _options(
     ctx: typer.Context,
     as_: Annotated[str | None, typer.Option(
-        "--as", envvar="STEPDOWN_ACTOR", metavar="EMAIL",
+        "--as", metavar="EMAIL",
         help="Who is making the change: your email in the staff directory, recorded as the "
         "actor in the audit trail (default: the channel, cli). Or set STEPDOWN_ACTOR.")] = None,
 ) -> None:
-    _as["email"] = as_ or None
+    try:
+        settings = get_settings()
+    except ConfigError as exc:  # a STEPDOWN_* variable that does not parse
+        fail(str(exc))
+    _as["email"] = (as_ if as_ is not None else settings.actor) or None
     # A command answers in its own lines. Prefect's console handler would add its flow-run log
     # lines and its background workers' warnings ("EventsWorker - Still processing items") to
     # them. Flow runs still log to the API, where the UI shows them; `serve` keeps its console.
@@ -272,7 +276,7 @@ def kinds_command(
 
     catalogue = declarations()
     policy = current_policy()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for process in catalogue.processes.values():
         rows.append({
             "kind": process.kind, "title": process.title, "sources": list(process.sources),

@@ -6,11 +6,11 @@ Everything else asks this module. Tests (and a rehearsal of a past day) set
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
-from stepdown.domain.calendar import LONDON
+from stepdown.config import get_settings
+from stepdown.domain.calendar import LONDON as LONDON  # re-exported: callers use clock.LONDON
 
 _override: Callable[[], datetime] | None = None
 
@@ -25,7 +25,7 @@ def now() -> datetime:
     """The current instant, in Europe/London."""
     if _override is not None:
         return _override().astimezone(LONDON)
-    fixed = os.environ.get("STEPDOWN_TODAY")
+    fixed = get_settings().today
     if fixed:
         return datetime.combine(date.fromisoformat(fixed), datetime.min.time(), LONDON).replace(
             hour=12

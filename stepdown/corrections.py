@@ -166,8 +166,8 @@ def correct_input(session: Session, *, ref: str, key: str, reason: str,
         pending = pending_restart(session, process=process, key=key)
         if pending is not None:
             return pending
-        row = view.obligations.get(key)
-        if row is not None and row.status == "done":
+        seen = view.obligations.get(key)
+        if seen is not None and seen.status == "done":
             raise FormError("key", f"{key} was recorded with another form, not on its own: "
                             "correct that form")
         raise FormError("key", f"nothing to correct: {ref} has no accepted {key}")

@@ -88,6 +88,7 @@ def check_server(deployment: str) -> None:
 
 def start_run(deployment: str, *, ref: str, stage: str, tags: list[str],
               idempotency_key: str | None = None) -> str:
+    from prefect.client.schemas.objects import FlowRun
     from prefect.deployments import run_deployment
 
     try:
@@ -96,6 +97,9 @@ def start_run(deployment: str, *, ref: str, stage: str, tags: list[str],
                                   idempotency_key=idempotency_key or f"{ref}-{stage}")
     except Exception as exc:  # noqa: BLE001
         raise OrchestrationError(f"could not start {deployment}: {exc}") from None
+    # run_deployment dispatches on the caller: inside an event loop it returns a coroutine.
+    if not isinstance(flow_run, FlowRun):
+        raise OrchestrationError(f"could not start {deployment}: called from an event loop")
     return str(flow_run.id)
 
 
@@ -189,7 +193,7 @@ def schedule_status(deployments: list[str], *, api: str | None = None) -> list[d
     import httpx
 
     api = (api or api_url()).rstrip("/")
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         with httpx.Client(timeout=10, auth=_api_auth()) as client:
             for name in deployments:

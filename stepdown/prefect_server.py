@@ -20,10 +20,11 @@ diagnostic, for the benchmark's before-and-after (bench/concurrent_resume.py --s
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from typing import Any
+
+from stepdown.config import get_settings
 
 
 def immediate_sqlite_transactions() -> None:
@@ -42,12 +43,14 @@ def immediate_sqlite_transactions() -> None:
         finally:
             mode.reset(token)
 
-    configurations.AioSqliteConfiguration.begin_transaction = begin_transaction  # type: ignore[method-assign,assignment]
+    # A deliberate patch of Prefect's method (mypy refuses assigning to a method).
+    configurations.AioSqliteConfiguration.begin_transaction = (  # type: ignore[method-assign]
+        begin_transaction)
 
 
 def main() -> None:
     """The ``prefect`` command, arguments from ``sys.argv``, with the change above."""
-    if os.environ.get("STEPDOWN_PREFECT_SQLITE_IMMEDIATE", "on") != "off":
+    if get_settings().prefect_sqlite_immediate != "off":
         immediate_sqlite_transactions()
     from prefect.cli import app
 

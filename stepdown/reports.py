@@ -17,8 +17,9 @@ from sqlmodel import Session, col, select
 
 from stepdown.domain.calendar import LONDON, local_date
 from stepdown.domain.forms import FormError
+from stepdown.domain.vocabulary import OPEN_STATUSES
 from stepdown.models.tables import Obligation, Process
-from stepdown.records import OPEN_STATUSES, accepted_forms, stability_meetings
+from stepdown.records import accepted_forms, stability_meetings
 
 PRECEDED_WITHIN = timedelta(days=84)
 
@@ -53,12 +54,12 @@ def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
                                   Process.opened_on >= first, Process.opened_on <= last)
     for process in session.exec(query.order_by(col(Process.opened_on), col(Process.id))).all():
         record = accepted_forms(session, process=process)["unplanned_ending.record"][0]
-        held = [d for d in stability_meetings(session, child_ref=process.child_ref)
-                if process.opened_on - PRECEDED_WITHIN <= d <= process.opened_on]
+        held_before = [d for d in stability_meetings(session, child_ref=process.child_ref)
+                       if process.opened_on - PRECEDED_WITHIN <= d <= process.opened_on]
         endings.append({
             "ref": process.ref, "ended_on": str(process.opened_on), "reason": record["reason"],
             "placement_type": "step_down" if record.get("step_down_ref") else "other",
-            "stability_meeting_first": bool(held),
+            "stability_meeting_first": bool(held_before),
         })
 
     requests = list(session.exec(select(Process).where(Process.kind == "stability")).all())
@@ -69,7 +70,7 @@ def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
     }
     requested = held = within = late = missed = 0
     for process in requests:
-        meeting = meetings.get(process.id)
+        meeting = meetings.get(process.id) if process.id is not None else None
         if meeting is None or meeting.due_at is None:
             continue
         requested += _in(process.opened_on, first, last)
@@ -87,16 +88,16 @@ def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
             missed += 1
 
     overdue = []
-    query = (select(Obligation, Process)
-             .join(Process, col(Process.id) == col(Obligation.process_id))
-             .where(col(Obligation.key).startswith("stability.action#"),
-                    col(Obligation.due_on) < cutoff)
-             .order_by(col(Obligation.due_on), col(Obligation.id)))
-    for action, process in session.exec(query).all():
+    actions = (select(Obligation, Process)
+               .join(Process, col(Process.id) == col(Obligation.process_id))
+               .where(col(Obligation.key).startswith("stability.action#"),
+                      col(Obligation.due_on) < cutoff)
+               .order_by(col(Obligation.due_on), col(Obligation.id)))
+    for action, case in session.exec(actions).all():
         still_open = action.status in OPEN_STATUSES or (
             action.status == "done" and action.done_on is not None and action.done_on > cutoff)
         if still_open and action.due_on is not None:
-            overdue.append({"ref": process.ref, "key": action.key, "owner": action.owner_role,
+            overdue.append({"ref": case.ref, "key": action.key, "owner": action.owner_role,
                             "due": str(action.due_on), "days_late": (cutoff - action.due_on).days,
                             "status": "escalated" if action.status == "escalated" else "overdue"})
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def serve_env(host: str, port: int) -> dict[str, str]:
     return env
 
 
-def _wait_until(check, timeout: float, what: str, procs: list[subprocess.Popen[bytes]]) -> None:  # type: ignore[no-untyped-def]
+def _wait_until(check: Callable[[], bool], timeout: float, what: str,
+                procs: list[subprocess.Popen[bytes]]) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in procs:
@@ -183,7 +185,7 @@ def serve(*, host: str, port: int, ready_message: bool = True) -> int:
                   f"API: {api} (set PREFECT_API_URL={api} for other commands). Ctrl-C stops.",
                   flush=True)
         # How long to give the scheduler before saying it is broken (tests shorten it).
-        patience = float(os.environ.get("STEPDOWN_SCHEDULE_CHECK_SECONDS", "150"))
+        patience = get_settings().schedule_check_seconds
         threading.Thread(target=check_schedules, args=(api, patience), daemon=True,
                          name="schedule-check").start()
         while all(proc.poll() is None for proc in procs):

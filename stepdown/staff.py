@@ -100,8 +100,8 @@ def import_staff(session: Session, *, text: str, actor: str) -> dict[str, int]:
         session.add(person)
     session.flush()
     for row in rows:
-        manager = people.get(row["manager_email"]) if row["manager_email"] else None
-        people[row["email"]].manager_id = manager.id if manager else None
+        boss = people.get(row["manager_email"]) if row["manager_email"] else None
+        people[row["email"]].manager_id = boss.id if boss else None
     audit(session, process=None, actor=actor, action="staff.imported", created=created,
           updated=updated, teams=len(teams))
     session.flush()

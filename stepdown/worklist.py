@@ -21,8 +21,9 @@ from sqlmodel import Session, col, select
 from stepdown import clock
 from stepdown.db import session_scope
 from stepdown.domain.forms import FormError
+from stepdown.domain.vocabulary import OPEN_STATUSES
 from stepdown.models.tables import Assignment, Obligation, Person, Process, Team
-from stepdown.records import OPEN_STATUSES, current_policy, judged_status
+from stepdown.records import current_policy, judged_status
 from stepdown.staff import Directory, find_person
 
 # "This week" is the seven days from the day judged (as_of to as_of + 6): a rolling week, so a

@@ -246,8 +246,7 @@ def test_the_roles_are_the_vocabularys_everywhere() -> None:
     from typing import get_args
 
     from stepdown import staff
-    from stepdown.domain import vocabulary
-    from stepdown.domain import forms
+    from stepdown.domain import forms, vocabulary
 
     assert ROLES is vocabulary.ROLES and staff.ROLES is vocabulary.ROLES
     assert get_args(forms.Role) == vocabulary.ROLES

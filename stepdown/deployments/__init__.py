@@ -7,7 +7,6 @@ stage so a person can filter by them in the Prefect UI.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +68,9 @@ SPECS: dict[str, Spec] = {
 def cron_env(key: str) -> str:
     """The environment variable that replaces a deployment's cron: ``sweep.daily`` is
     ``STEPDOWN_CRON_SWEEP_DAILY`` (a rehearsal, or an authority's own hours)."""
-    return "STEPDOWN_CRON_" + key.replace(".", "_").upper()
+    from stepdown.config import Settings
+
+    return Settings.cron_env(key)
 
 
 def scheduled_deployments() -> list[str]:
@@ -80,11 +81,14 @@ def scheduled_deployments() -> list[str]:
 def schedules() -> dict[str, str]:
     """Every scheduled deployment's full name and cron (in TIMEZONE), overrides applied; empty
     when ``STEPDOWN_SCHEDULES=off``."""
-    if os.environ.get("STEPDOWN_SCHEDULES", "on") == "off":
+    from stepdown.config import get_settings
+
+    settings = get_settings()
+    if not settings.schedules_on:
         return {}
     out = {}
     for key, spec in SPECS.items():
-        cron = os.environ.get(cron_env(key), "").strip() or spec.cron
+        cron = settings.cron(key) or spec.cron
         if cron:
             out[spec.deployment] = cron
     return out

@@ -1,8 +1,8 @@
 """The practice calendar: working days, date arithmetic and deadline adjustment.
 
 DOMAIN.md section 2. Dates are Europe/London local dates; a working day is Monday to Friday and
-not an England and Wales bank holiday (``holidays.UK(subdiv="ENG")``: without ``subdiv`` it omits
-Easter Monday and the Summer bank holiday).
+not an England and Wales bank holiday (``holidays.country_holidays("GB", subdiv="ENG")``: without
+``subdiv`` it omits Easter Monday and the Summer bank holiday).
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ WORKING_HOURS = (time(9), time(17))
 def _bank_holidays(year: int) -> frozenset[date]:
     # The package lists a weekend Christmas Day as well as its weekday substitute; only the
     # weekday is the bank holiday gov.uk publishes.
-    return frozenset(d for d in holidays.UK(subdiv="ENG", years=year) if d.weekday() < 5)
+    calendar = holidays.country_holidays("GB", subdiv="ENG", years=year)
+    return frozenset(d for d in calendar if d.weekday() < 5)
 
 
 def is_bank_holiday(day: date) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from stepdown.domain.forms import BASES, FIELD_TYPES, FieldDecl, Form, build_model
+from stepdown.domain.forms import BASES, FIELD_TYPES, Done, FieldDecl, Form, build_model
 from stepdown.domain.vocabulary import ROLES
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -309,8 +309,11 @@ class Catalogue:
             self._models[key] = build_model(decl.model_name, decl.title, decl.base, decl.fields)
         return self._models[key]
 
-    def completion_model(self, name: str | None) -> type[Form]:
-        return self.model(name or "done")
+    def completion_model(self, name: str | None) -> type[Done]:
+        """The model of an obligation's completion (``None``: the plain Done)."""
+        model = self.model(name or "done")
+        assert issubclass(model, Done), name
+        return model
 
     def flow_completions(self) -> frozenset[str]:
         """Completions a flow run waits for (the others are recorded directly)."""

@@ -18,6 +18,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from stepdown import clock
+from stepdown.config import get_settings
 from stepdown.db import session_scope
 from stepdown.domain.calendar import is_working_day
 from stepdown.notifications import sweep as outbox
@@ -29,7 +30,7 @@ def fire_rungs(as_of: str, hourly: bool, explicit_day: bool) -> dict[str, Any]:
     cutoff = outbox.end_of_day(day) if explicit_day else clock.now()
     with session_scope() as session:
         written = outbox.write(session, as_of=day, cutoff=cutoff, hourly=hourly)
-    if os.environ.get("STEPDOWN_FAULT") == "after-write":  # tests: a crash between write and send
+    if get_settings().fault == "after-write":  # tests: a crash between write and send
         os._exit(137)
     return {"fired": written.fired, "escalated": written.escalated,
             "superseded": written.superseded, "messages": written.messages}

@@ -29,6 +29,8 @@ import apprise
 from apprise.plugins.email import NotifyEmail
 from apprise.plugins.workflows import NotifyWorkflows
 
+from stepdown.config import get_settings
+
 __all__ = [
     "EMAIL_URL_ENV",
     "ChannelError",
@@ -87,7 +89,8 @@ def email_url() -> str:
     ``mailto://127.0.0.1:2525?from=stepdown@example.org&mode=insecure`` or
     ``mailtos://user:password@smtp.example.org?from=stepdown@example.org``.
     """
-    url = os.environ.get(EMAIL_URL_ENV, "").strip()
+    secret = get_settings().email_url
+    url = secret.get_secret_value().strip() if secret else ""
     if not url:
         raise ChannelError(
             f"{EMAIL_URL_ENV} is not set: it must be an Apprise mailto:// or mailtos:// URL "
@@ -204,7 +207,11 @@ def _secret_block(name: str) -> str:
 
     try:
         # _sync: a sync call even inside a flow's event loop (load would return a coroutine).
-        value = Secret.load(name, _sync=True).get()  # type: ignore[call-arg]
+        # Prefect's async_dispatch pops _sync at run time; its typed signature omits it.
+        block = Secret.load(name, _sync=True)  # type: ignore[call-arg]
+        if not isinstance(block, Secret):
+            raise TypeError("Secret.load returned a coroutine")
+        value = block.get()
     except Exception as exc:  # noqa: BLE001 - any failure is "cannot read the setting"
         raise ChannelError(
             f"Prefect Secret block {name} (Teams channel block:{name}) could not be loaded "

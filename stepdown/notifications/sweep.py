@@ -27,9 +27,10 @@ from stepdown.config import get_settings
 from stepdown.db import session_scope
 from stepdown.domain import ladder
 from stepdown.domain.calendar import LONDON, in_working_hours
+from stepdown.domain.vocabulary import BREACH, ESCALATION, OPEN_STATUSES
 from stepdown.models.tables import Message, Notice, Obligation, Person, Process, StageRun
 from stepdown.notifications import render
-from stepdown.records import OPEN_STATUSES, audit, current_policy, set_first_rung
+from stepdown.records import audit, current_policy, set_first_rung
 from stepdown.staff import Directory
 
 MAX_ATTEMPTS = 9
@@ -39,11 +40,11 @@ EMERGENCY_DUTY_TEAM = "emergency_duty_team"  # the role told of a breach out of 
 
 
 def backoff_seconds() -> float:
-    return float(os.environ.get("STEPDOWN_DELIVERY_BACKOFF", "0.5"))
+    return get_settings().delivery_backoff
 
 
 def ui_base() -> str:
-    explicit = os.environ.get("STEPDOWN_UI_URL")
+    explicit = get_settings().ui_url
     if explicit:
         return explicit.rstrip("/")
     api = os.environ.get("PREFECT_API_URL", "http://127.0.0.1:4200/api")
@@ -93,7 +94,7 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
     the clock) only their breaches, which then go to the emergency duty team as well."""
     written = Written(as_of=as_of)
     office = in_working_hours(now or clock.now(), get_settings().office_hours)
-    only = (ladder.BREACH,) if hourly and not office else None
+    only = (BREACH,) if hourly and not office else None
     # Status and order are applied here, not in SQL: given ``status IN (...)`` SQLite (which
     # has no planner statistics) reads every open obligation through
     # ix_obligation_status_due_at, and given ``ORDER BY id`` it scans the whole table in id
@@ -130,12 +131,12 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
             continue
         owner = directory.owner(obligation, process)
         item = _item(obligation, process, policy, links, rung.name,
-                     previous_owner=(owner.email if owner and rung.name == ladder.ESCALATION
+                     previous_owner=(owner.email if owner and rung.name == ESCALATION
                                      else None),
                      unassigned=owner is None)
         items[obligation.id or 0] = item
         recipients: list[str] = []
-        if rung.name == ladder.ESCALATION:
+        if rung.name == ESCALATION:
             manager = (directory.manager_of(owner) if owner else None) or directory.team_manager(
                 process)
             if manager is not None:
@@ -152,7 +153,7 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
                 if team is not None and team.teams_channel:
                     notice(obligation, rung.name, team.name, "teams")
                 recipients = [manager.email]
-        elif rung.name == ladder.BREACH:
+        elif rung.name == BREACH:
             chair = (directory.holder(process, "team_manager")
                      or directory.holder(process, "fostering_team_manager")
                      or directory.team_manager(process))
@@ -209,7 +210,7 @@ def _compose(session: Session, *, as_of: date, items: dict[int, render.Item],
         item = items[n.obligation_id]
         if n.channel == "digest":
             digests[n.recipient].append(n)
-        elif n.channel == "email" and n.rung == ladder.ESCALATION:
+        elif n.channel == "email" and n.rung == ESCALATION:
             subject, body = render.escalation(as_of, item, n.recipient)
             n.message_id = add(f"escalation:{n.obligation_id}:{n.recipient}", "email",
                                n.recipient, subject, body).id
