@@ -545,7 +545,7 @@ def _check(catalogue: Catalogue) -> None:
             if other is not process and set(flows) & {s.flow for s in other.flow_stages()}:
                 raise DeclarationError(f"{where}: a flow name is used by {other.kind} too")
     for form in catalogue.forms.values():
-        where = f"form {form.key} ({form.process})"
+        where = f"{catalogue.processes[form.process].path} ({form.process}) form {form.key}"
         stages = catalogue.processes[form.process].stage_names
         if form.stage is not None and form.stage not in stages:
             raise DeclarationError(f"{where}: stage {form.stage!r} is not a stage of "
