@@ -292,6 +292,8 @@ def kinds_command(
                        for stage in process.stages],
             "links": [{"type": link.type, "kind": link.kind} for link in process.links],
         })
+    for problem in policy.problems:
+        typer.echo(f"warning: {problem}", err=True)
     if as_json:
         _print_json(rows)
         return
@@ -983,10 +985,16 @@ def main() -> None:
     import httpx
     import pydantic
 
+    from stepdown.domain.declarations import DeclarationError
+    from stepdown.domain.policy import PolicyError
+
     try:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except (DeclarationError, PolicyError) as exc:  # a local declaration or policy file
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(BAD_INPUT)
     except pydantic.ValidationError as exc:
         if exc.title != "Settings":
             raise

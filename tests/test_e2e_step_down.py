@@ -3,6 +3,7 @@ as an operations officer or engineer would, and through the Prefect API as the U
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from tests import scenario
 from tests.conftest import fresh_pg_database
-from tests.e2e import System, free_port, system_env
+from tests.e2e import System, free_port, system_env, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -121,6 +122,13 @@ def test_bad_input_exits_non_zero_with_one_line_and_changes_nothing(
 ) -> None:
     if system.cli("case", "show", "SD-E2E-2").code != 0:
         system.ok("case", "open", "SD-E2E-2", "--child", "CHILD-9", "--identified", "2026-11-02")
+
+    def settled() -> bool:  # the new case's flow run has reached its first form and paused
+        shown = json.loads(system.ok("case", "show", "SD-E2E-2", "--json").stdout)
+        return shown["waiting_for"] == "identification.suitability" and all(
+            run["state"] == "Suspended" for run in shown["flow_runs"])
+
+    wait_until(settled, "SD-E2E-2's flow run to wait for the suitability form", timeout=120)
     before = _state(system, "SD-E2E-2")
     result = system.cli(*args)
     assert result.code == 2, result

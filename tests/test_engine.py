@@ -710,3 +710,61 @@ def test_nothing_of_a_later_stage_exists_before_it_starts(stage):
              "preparation": ("matching.", "introduction.", "support."),
              "matching": ("introduction.", "support.")}[stage]
     assert [k for k in items if k.startswith(later)] == []
+
+
+# --------------------------------------------------------- deadlines counted back from another
+COUNTED_BACK = """
+[[rule]]
+key = "preparation.planning_meeting"
+process = "step_down"
+stage = "preparation"
+owner = "social_worker"
+title = "A review"
+due = "stage + 20 working days"
+source = "test"
+
+[[rule]]
+key = "preparation.preparation_plan"
+process = "step_down"
+stage = "preparation"
+owner = "social_worker"
+title = "Its papers, shared before it"
+due = "due:preparation.planning_meeting - 5 working days"
+source = "test: 002 3.26 (care plan shared 5 working days before the review)"
+
+[[rule]]
+key = "preparation.this_is_me"
+process = "step_down"
+stage = "preparation"
+owner = "social_worker"
+title = "A week before it"
+due = "due:preparation.planning_meeting - 7 days"
+source = "test"
+"""
+
+
+def test_a_deadline_set_before_another_counts_working_days_back_from_it():
+    """DOMAIN.md section 2: D - N working days. Preparation from Mon 2026-12-07: the review
+    is 20 working days later (across Christmas) on Thu 2027-01-07; five working days back from
+    it, skipping New Year's Day and the Christmas substitute days, is Wed 2026-12-30."""
+    policy = parse_policy(COUNTED_BACK)
+    items = {p.key: p for p in plan(policy, Facts(process="step_down",
+                                                  stage_starts={"preparation": d("2026-12-07")}))}
+    assert items["preparation.planning_meeting"].due_on == d("2027-01-07")
+    assert items["preparation.preparation_plan"].due_on == d("2026-12-30")
+    # Seven calendar days back is Thu 31 December: a working day, kept.
+    assert items["preparation.this_is_me"].due_on == d("2026-12-31")
+
+
+def test_a_counted_back_deadline_on_a_weekend_moves_back_not_forward():
+    """The anchor of a deadline set before another is after it by design: a Sunday is the
+    Friday before, never the Monday after (which would be after the review's papers are due)."""
+    text = COUNTED_BACK.replace("stage + 20 working days", "stage + 14 days")  # Mon 21 Dec
+    items = {p.key: p for p in plan(parse_policy(text), Facts(
+        process="step_down", stage_starts={"preparation": d("2026-12-07")}))}
+    assert items["preparation.planning_meeting"].due_on == d("2026-12-21")
+    assert items["preparation.this_is_me"].due_on == d("2026-12-14")  # Mon 14 Dec, 7 days back
+    text = text.replace("- 7 days", "- 8 days")  # Sun 13 Dec: back to Fri 11 Dec
+    items = {p.key: p for p in plan(parse_policy(text), Facts(
+        process="step_down", stage_starts={"preparation": d("2026-12-07")}))}
+    assert items["preparation.this_is_me"].due_on == d("2026-12-11")

@@ -12,6 +12,7 @@ from stepdown.domain.policy import (
     ROLES,
     Anchor,
     PolicyError,
+    default_policy_text,
     load_policy,
     parse_policy,
 )
@@ -251,3 +252,63 @@ def test_the_roles_are_the_vocabularys_everywhere() -> None:
     assert ROLES is vocabulary.ROLES and staff.ROLES is vocabulary.ROLES
     assert get_args(forms.Role) == vocabulary.ROLES
     assert {"lead_practitioner", "school", "health", "emergency_duty_team"} <= set(ROLES)
+
+
+def test_the_shipped_policy_and_declarations_agree_and_a_gap_is_reported(tmp_path) -> None:
+    """Every obligation a shipped declaration names (a form's completes, a step's obligation, a
+    condition's done:) has a rule in the default policy; a policy without one is loaded with the
+    gap as a problem, which `stepdown kinds` shows."""
+    assert load_policy().problems == ()
+    file = tmp_path / "partial.toml"
+    file.write_text(default_policy_text().replace(
+        'key = "identification.care_plan_ratified"', 'key = "identification.care_plan_ok"'),
+        encoding="utf-8")
+    problems = load_policy(str(file)).problems
+    assert any("'identification.care_plan_ratified'" in p and "has no rule" in p
+               for p in problems), problems
+
+
+def test_a_setting_a_declaration_names_must_be_in_the_policy(tmp_path, monkeypatch) -> None:
+    from stepdown.domain.declarations import load_catalogue
+
+    declared = tmp_path / "extra.toml"
+    declared.write_text(textwrap.dedent("""\
+        [process]
+        kind = "extra"
+        title = "Extra"
+        opening = "extra.open"
+        [[stage]]
+        name = "one"
+        [[stage.step]]
+        form = "extra.form"
+        [[form]]
+        key = "extra.open"
+        kind = "opening"
+        title = "Open"
+        date_field = "on"
+        [[form.field]]
+        name = "on"
+        type = "date"
+        title = "On"
+        [[form]]
+        key = "extra.form"
+        kind = "stage"
+        stage = "one"
+        title = "A form"
+        date_field = "on"
+        [[form.field]]
+        name = "on"
+        type = "date"
+        title = "On"
+        [[form.field]]
+        name = "score"
+        type = "int"
+        title = "Score"
+        [[form.refuse]]
+        when = "score >= policy.extra_threshold"
+        field = "score"
+        rule = "is at least {policy.extra_threshold}"
+        """), encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"\[settings\] has no extra_threshold"):
+        load_policy(None, str(declared))
+    assert load_catalogue(str(declared)).process("extra").title == "Extra"

@@ -75,6 +75,18 @@ def add_working_days(day: date, n: int) -> date:
     return current
 
 
+def subtract_working_days(day: date, n: int) -> date:
+    """The n-th working day before ``day`` (DOMAIN.md section 2: D - N working days)."""
+    if n < 0:
+        raise ValueError("n must be >= 0")
+    current = day
+    while n > 0:
+        current -= timedelta(days=1)
+        if is_working_day(current):
+            n -= 1
+    return current
+
+
 def next_working_day(day: date) -> date:
     """``day`` if it is a working day, else the next one."""
     while not is_working_day(day):
@@ -132,6 +144,26 @@ class Duration:
         if self.unit == "working_days":
             return add_working_days(day, self.amount)
         raise ValueError(f"{self} is elapsed time: use after_instant")
+
+    def before(self, day: date) -> date:
+        """``day`` less this duration, as a date: a deadline set before another (the care plan
+        shared 5 working days before the review) counts back from it."""
+        if self.unit == "days":
+            return day - timedelta(days=self.amount)
+        if self.unit == "weeks":
+            return day - timedelta(weeks=self.amount)
+        if self.unit == "months":
+            return add_months(day, -self.amount)
+        if self.unit == "working_days":
+            return subtract_working_days(day, self.amount)
+        raise ValueError(f"{self} is elapsed time: use before_instant")
+
+    def before_instant(self, moment: datetime) -> datetime:
+        """Elapsed hours before an instant."""
+        if moment.tzinfo is None:
+            raise ValueError("an instant needs its UTC offset")
+        utc = moment.astimezone(ZoneInfo("UTC")) - timedelta(hours=self.amount)
+        return utc.astimezone(LONDON)
 
     def after_instant(self, moment: datetime) -> datetime:
         """Elapsed hours: 2026-03-28 10:00 GMT + 48 hours = 2026-03-30 11:00 BST."""

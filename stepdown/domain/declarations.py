@@ -16,6 +16,7 @@ Pure: no database, no Prefect, no clock.
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -554,6 +555,7 @@ def _check(catalogue: Catalogue) -> None:
             if on.start is not None and on.start not in stages:
                 raise DeclarationError(f"{where}: starts {on.start!r}, not a stage of "
                                        f"{form.process}")
+        _check_names(catalogue, form, where)
         for refuse in form.refuse:
             if refuse.check is not None and refuse.check not in checks.CHECKS:
                 raise DeclarationError(f"{where}: check {refuse.check!r} is not a named check "
@@ -566,6 +568,76 @@ def _check(catalogue: Catalogue) -> None:
             catalogue.model(form.key)
         except Exception as exc:  # noqa: BLE001 - a field pydantic cannot build
             raise DeclarationError(f"{where}: {exc}") from None
+
+
+_BASE_FIELDS = {"form": {"submitted_by"}, "done": {"submitted_by", "done_on", "early_reason"}}
+
+
+def _template_names(template: str) -> set[str]:
+    return {name.split(".")[0] for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def _uses(form: FormDecl) -> list[tuple[str, Condition | None, str | None]]:
+    """Every condition and message template of a form, with what it is (for errors)."""
+    out: list[tuple[str, Condition | None, str | None]] = []
+    out += [("refuse", r.when, r.rule or None) for r in form.refuse]
+    out += [("complete", c.when, None) for c in form.complete]
+    out += [("on", o.when, o.close) for o in form.on]
+    out += [("exception", e.when, e.text) for e in form.exceptions]
+    return out
+
+
+def _check_names(catalogue: Catalogue, form: FormDecl, where: str) -> None:
+    """A condition or template names the form's fields (or the opening's, or a policy setting):
+    a misspelt field would otherwise never hold, and a template fail only when submitted."""
+    opening = catalogue.forms.get(catalogue.processes[form.process].opening)
+    fields = {f.name for f in form.fields} | _BASE_FIELDS[form.base]
+    known = fields | {f"opening.{f.name}" for f in (opening.fields if opening else ())}
+    for what, condition, template in _uses(form):
+        for clause in condition.clauses if condition else ():
+            if clause.ref is None and clause.name not in known:
+                raise DeclarationError(f"{where}: {what} condition {condition.text!r} names "  # type: ignore[union-attr]
+                                       f"{clause.name!r}, not a field of the form")
+        extra = {"missing"} if what == "exception" else set()
+        for name in _template_names(template or "") - fields - extra - {"policy"}:
+            raise DeclarationError(f"{where}: {what} text {template!r} names {{{name}}}, not a "
+                                   "field of the form")
+    for exception in form.exceptions:
+        if exception.field is not None and exception.field not in fields:
+            raise DeclarationError(f"{where}: exception field {exception.field!r} is not a "
+                                   "field of the form")
+
+
+def settings_named(catalogue: Catalogue) -> set[str]:
+    """The policy settings the declarations' conditions and messages name (``policy.<x>``)."""
+    names: set[str] = set()
+    for form in catalogue.forms.values():
+        for _, condition, template in _uses(form):
+            for clause in condition.clauses if condition else ():
+                for value in re.findall(r"policy\.([a-z_]+)", clause.value or ""):
+                    names.add(value)
+            names.update(re.findall(r"\{policy\.([a-z_]+)\}", template or ""))
+    return names
+
+
+def obligations_named(catalogue: Catalogue) -> dict[str, str]:
+    """The obligation keys declarations name (a form's ``complete``, a step's obligation, a
+    condition's ``done:``), with where, so a policy can be checked to have them."""
+    out: dict[str, str] = {}
+    for process in catalogue.processes.values():
+        for stage in process.stages:
+            for step in stage.steps:
+                if step.obligation:
+                    out[step.obligation] = f"{process.path} ({process.kind}) stage {stage.name}"
+    for form in catalogue.forms.values():
+        where = f"{catalogue.processes[form.process].path} ({form.process}) form {form.key}"
+        for complete in form.complete:
+            out[complete.key] = where
+        for _, condition, _ in _uses(form):
+            for clause in condition.clauses if condition else ():
+                if clause.ref == "done":
+                    out[clause.name] = where
+    return out
 
 
 def builtin_texts() -> list[tuple[str, str]]:

@@ -110,11 +110,15 @@ class _Planner:
         base = self.anchor(expr.anchor)
         if base is None or expr.offset is None:
             return base
+        if expr.before:
+            return shift_back(base, expr.offset)
         return shift(base, expr.offset)
 
     def based(self, expr: DateExpr | None) -> date | datetime | None:
         """The anchor an offset is added to: the event a deadline follows (None without one)."""
-        return self.anchor(expr.anchor) if expr is not None and expr.offset is not None else None
+        if expr is None or expr.offset is None or expr.before:
+            return None  # a deadline set before another is before its anchor by design
+        return self.anchor(expr.anchor)
 
     # -- emitting --------------------------------------------------------------------------------
     def emit(self, rule: Rule, key: str, opened: date | datetime, due: date | datetime | None,
@@ -251,6 +255,15 @@ def shift(base: date | datetime, offset: Duration | tuple[Duration, ...]) -> dat
             raise ValueError(f"{offset} needs an instant, not the date {base}")
         return offset.after_instant(base)
     return offset.after(_day(base))
+
+
+def shift_back(base: date | datetime, offset: Duration) -> date | datetime:
+    """``base`` less a duration: hours keep the instant; the other units give dates."""
+    if offset.is_hours:
+        if not isinstance(base, datetime):
+            raise ValueError(f"{offset} needs an instant, not the date {base}")
+        return offset.before_instant(base)
+    return offset.before(_day(base))
 
 
 def _day(value: date | datetime) -> date:

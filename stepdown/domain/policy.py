@@ -29,8 +29,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 _ANCHOR = re.compile(
     r"^(?:stage(?::(?P<stage>[a-z_]+))?"
-    r"|(?P<ref>done|due|last_due):(?P<keys>[a-z_.#|]+)"
-    r"|form:(?P<form>[a-z_]+\.[a-z_]+)\.(?P<field>[a-z_]+)(?:\[(?P<cf>[a-z_]+)=(?P<cv>[A-Za-z0-9_.]+)\])?)$"
+    r"|(?P<ref>done|due|last_due):(?P<keys>[a-z0-9_.#|]+)"
+    r"|form:(?P<form>[a-z0-9_]+\.[a-z0-9_]+)\.(?P<field>[a-z0-9_]+)(?:\[(?P<cf>[a-z_]+)=(?P<cv>[A-Za-z0-9_.]+)\])?)$"
 )
 
 
@@ -63,16 +63,22 @@ class Anchor:
 
 @dataclass(frozen=True)
 class DateExpr:
-    """``<anchor> [+ <duration>]``."""
+    """``<anchor> [+ <duration>]``, or ``<anchor> - <duration>``: a deadline set before another
+    one counts back from it (DOMAIN.md section 2: D - N working days)."""
 
     anchor: Anchor
     offset: Duration | None = None
+    before: bool = False
 
     @classmethod
     def parse(cls, text: str, *, stage: str) -> DateExpr:
-        anchor_text, _, offset_text = text.partition("+")
-        offset = Duration.parse(offset_text) if offset_text.strip() else None
-        return cls(Anchor.parse(anchor_text, stage=stage), offset)
+        match = re.match(r"^(?P<anchor>[^+-]+?)\s*(?:(?P<sign>[+-])\s*(?P<offset>.+))?$",
+                         text.strip())
+        if not match:
+            raise PolicyError(f"{text!r} is not '<anchor> [+|- <duration>]'")
+        offset = Duration.parse(match.group("offset")) if match.group("offset") else None
+        return cls(Anchor.parse(match.group("anchor"), stage=stage), offset,
+                   before=match.group("sign") == "-")
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,8 @@ class Policy:
     rules: tuple[Rule, ...]
     settings: dict[str, Any] = field(default_factory=dict)
     path: str = ""
+    # Where the policy and the process declarations disagree (an obligation with no rule).
+    problems: tuple[str, ...] = ()
 
     def rules_for(self, process: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.process == process)
@@ -235,6 +243,7 @@ def parse_policy(text: str, *, path: str = "<string>",
     """A policy file's rules, checked against the declarations (the shipped ones, unless
     ``catalogue`` is given). With ``catalogue``, the rules its declarations carry follow, for
     the keys the file does not have: a policy file overrides a declared rule by its key."""
+    whole = catalogue is not None  # the policy in use: it and the declarations must agree
     declared = catalogue.rules if catalogue is not None else []
     catalogue = catalogue or load_catalogue()
     try:
@@ -249,9 +258,30 @@ def parse_policy(text: str, *, path: str = "<string>",
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:
         raise PolicyError(f"{path}: rule keys appear twice: {', '.join(duplicates)}")
+    settings = {**DEFAULT_SETTINGS, **data.get("settings", {})}
+    problems = _check_declarations(catalogue, rules, settings, path) if whole else ()
     meta = data.get("policy", {})
     return Policy(name=meta.get("name", Path(path).stem), rules=rules,
-                  settings={**DEFAULT_SETTINGS, **data.get("settings", {})}, path=path)
+                  settings=settings, path=path, problems=problems)
+
+
+def _check_declarations(catalogue: Catalogue, rules: tuple[Rule, ...],
+                        settings: dict[str, Any], path: str) -> tuple[str, ...]:
+    """The declarations and the policy agree. A setting a declaration names must be set (else
+    a form would fail when submitted). An obligation a declaration names that the policy has no
+    rule for is a problem, not an error: its completion simply records nothing (a policy may
+    leave a process out); `stepdown kinds` shows the problems."""
+    from stepdown.domain.declarations import obligations_named, settings_named
+
+    keys = {rule.key for rule in rules}
+    problems = tuple(f"{where}: names obligation {key!r}, which {path} has no rule for"
+                     for key, where in obligations_named(catalogue).items()
+                     if key.split("#", 1)[0] not in keys)
+    missing = sorted(settings_named(catalogue) - set(settings))
+    if missing:
+        raise PolicyError(f"{path}: [settings] has no {', '.join(missing)}, which the process "
+                          "declarations name (policy.<setting>)")
+    return problems
 
 
 def default_policy_text() -> str:
