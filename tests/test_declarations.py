@@ -99,10 +99,17 @@ def test_a_policy_file_overrides_a_declared_rule_by_its_key(tmp_path: Path) -> N
         ('default = 0\ntitle = "Sessions observed', 'default = 0\ncolour = "red"\n'
          'title = "Sessions observed',
          "form family_time.assessment field sessions_observed", "colour not allowed"),
+        ("when = \"decision == 'reduce' and not reasons\"",
+         "when = \"decison == 'reduce' and not reasons\"",
+         "form family_time.decision", "names 'decison', not a field of the form"),
+        ('rule = "must be true to {decision} family time',
+         'rule = "must be true to {decison} family time',
+         "form family_time.decision", "names {decison}, not a field of the form"),
     ],
     ids=["unknown-field-type", "step-names-another-stages-form", "unknown-named-check",
          "bad-condition", "no-or-in-conditions", "on-starts-an-unknown-stage",
-         "unknown-field-key"],
+         "unknown-field-key", "a-misspelt-field-in-a-condition",
+         "a-misspelt-field-in-a-message"],
 )
 def test_a_bad_declaration_is_one_line_naming_its_file_and_entry(
     tmp_path: Path, old: str, new: str, entry: str, reason: str

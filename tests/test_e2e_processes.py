@@ -207,3 +207,62 @@ def test_a_sweep_with_nobody_in_the_directory_says_who_it_could_not_tell(system:
     assert fired > 0, swept
     assert f"; {fired} rung{'s' if fired != 1 else ''} with nobody to tell (no owner or team " \
            "manager in the staff directory" in swept, swept
+
+
+def _wait_state(system: System, ref: str, state: str) -> dict:  # type: ignore[type-arg]
+    """The case once its latest flow run is in ``state`` (Suspended: waiting for a form)."""
+    deadline = time.monotonic() + 180
+    shown = system.ok("case", "show", ref, "--json").json()
+    while time.monotonic() < deadline:
+        if shown["flow_runs"] and shown["flow_runs"][-1]["state"] == state and (
+                state != "Suspended" or shown["waiting_for"]):
+            return shown
+        time.sleep(1)
+        shown = system.ok("case", "show", ref, "--json").json()
+    raise AssertionError(f"{ref} not {state} after 180 s: {shown}")
+
+
+def test_a_planned_move_requested_by_the_school_opens_the_placement_process(
+    system: System
+) -> None:
+    """DOMAIN.md sections 5 and 8: a school may flag the placement at risk; the meeting's planned
+    move opens <ref>-MOVE, whose flow run waits for the authorisation, due on the planned day."""
+    system.ok("stability", "request", "ST-E7", "--child", "CH-E7",
+              "--requested-at", "2026-12-22T09:15", "--by", "school")
+    system.ok("input", "ST-E7", "stability.meeting", "--data", json.dumps(
+        {**MEETING, "outcome": "planned_move", "move_planned_on": "2027-01-15"}))
+    move = _wait_state(system, "ST-E7-MOVE", "Suspended")
+    assert (move["process"], move["child"], move["stage"]) == ("placement", "CH-E7",
+                                                               "authorisation")
+    assert move["flow_runs"][0]["name"] == "ST-E7-MOVE-authorisation"
+    assert move["waiting_for"] == "placement.authorisation"
+    authorisation = _timeline(system, "ST-E7-MOVE")["placement.authorisation"]
+    assert (authorisation["due"], authorisation["owner"]) == ("2027-01-15", "head_of_service")
+    system.ok("input", "ST-E7-MOVE", "placement.authorisation", "--data",
+              '{"decided_on": "2026-12-24", "route": "harp", "decision": "approved"}')
+    move = _wait_state(system, "ST-E7-MOVE", "Completed")
+    assert move["stage"] == "move" and move["flow_runs"][0]["state"] == "Completed"
+    assert _timeline(system, "ST-E7-MOVE")["placement.authorisation"]["status"] == "done"
+
+
+def test_any_declared_kind_opens_with_its_opening_form(system: System) -> None:
+    kinds = {k["kind"]: k for k in system.ok("kinds", "--json").json()}
+    assert set(kinds) >= {"step_down", "stability", "unplanned_ending", "placement"}
+    assert [s["name"] for s in kinds["step_down"]["stages"]] == [
+        "identification", "preparation", "matching", "introduction", "support"]
+    opened = system.ok("open", "placement", "PL-E1", "--child", "CH-E8", "--data",
+                       '{"planned_on": "2027-12-10", "emergency": true}')
+    assert "flow run PL-E1-authorisation" in opened.stdout
+    move = _wait_state(system, "PL-E1", "Suspended")
+    assert move["waiting_for"] == "placement.authorisation"
+    refused = system.cli("input", "PL-E1", "placement.authorisation", "--data",
+                         '{"decided_on": "2027-12-01", "route": "harp", "decision": "approved"}')
+    assert refused.code == 2
+    assert refused.stderr.strip() == (
+        "error: safeguarding_concern: an emergency move needs an immediate safeguarding concern "
+        "(Placement Stability guidance): it must be true to approve it")
+    bad = system.cli("open", "placement", "PL-E2", "--child", "CH-E8", "--data",
+                     '{"planned_on": "2027-12-10", "emergency": "yes"}')
+    assert bad.code == 2 and bad.stderr.strip() == (
+        "error: emergency: must be true or false (got 'yes')")
+    assert system.cli("case", "show", "PL-E2").code == 2  # nothing recorded

@@ -41,7 +41,7 @@ class DeclarationError(ValueError):
 # ------------------------------------------------------------------------- conditions
 _CLAUSE = re.compile(
     r"^(?P<neg>not\s+)?(?:(?P<ref>done|form):(?P<key>[a-z0-9_.#]+)"
-    r"|(?P<field>[a-z_][a-z0-9_.]*)(?:\s*(?P<op>==|!=|>=|<=|>|<|\bin\b)\s*(?P<value>.+))?)$")
+    r"|(?P<field>(?:opening\.)?[a-z_][a-z0-9_]*)(?:\s*(?P<op>==|!=|>=|<=|>|<|\bin\b)\s*(?P<value>.+))?)$")
 _LITERAL = re.compile(r"^'[^']*'$|^-?\d+$|^true$|^false$|^policy\.[a-z_]+$")
 
 
