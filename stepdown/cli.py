@@ -12,13 +12,16 @@ import re
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from stepdown import clock
 from stepdown.config import DEFAULT_API_URL, ConfigError, get_settings
 from stepdown.domain.forms import FormError
+
+if TYPE_CHECKING:
+    from stepdown.domain.policy import Policy
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="stepdown: practice standards for children's social care, on Prefect.")
@@ -112,9 +115,16 @@ def serve(
         "127.0.0.1"),
 ) -> None:
     """Start a Prefect server on the embedded default plus every deployment, until interrupted."""
+    from stepdown.domain.declarations import DeclarationError
+    from stepdown.domain.policy import PolicyError
+    from stepdown.records import current_policy
     from stepdown.server import ServeError
     from stepdown.server import serve as run
 
+    try:  # a bad STEPDOWN_POLICY or declaration stops here, not in the first flow run
+        current_policy()
+    except (DeclarationError, PolicyError) as exc:
+        fail(str(exc))
     try:
         code = run(host=host, port=port)
     except ServeError as exc:
@@ -264,6 +274,13 @@ def _opening(key: str, payload: Any) -> dict[str, Any]:
     elif when > clock.today():
         fail(f"{form.date_field}: {when} is in the future (today is {clock.today()})")
     values: dict[str, Any] = parsed.model_dump(mode="json", exclude={"submitted_by"})
+    from stepdown.domain.process import check_opening
+    from stepdown.records import current_policy
+
+    try:
+        check_opening(form, values, current_policy().settings)
+    except FormError as exc:
+        fail(str(exc))
     return values
 
 
@@ -329,6 +346,8 @@ report_app = typer.Typer(no_args_is_help=True, help="Reports.")
 app.add_typer(stability_app, name="stability")
 app.add_typer(ending_app, name="ending")
 app.add_typer(report_app, name="report")
+import_app = typer.Typer(no_args_is_help=True, help="Import the local authority's own data.")
+app.add_typer(import_app, name="import")
 
 
 @stability_app.command("request")
@@ -392,15 +411,78 @@ def reason_codes(catalogue: Any) -> tuple[str, ...]:
     return next(f.choices for f in form.fields if f.name == "reason")
 
 
+@import_app.command("ssda903")
+def import_ssda903(
+    file: Annotated[Path, typer.Argument(help="An SSDA903 episodes CSV or the XML return "
+                                              "(EXPSSDA903), told apart by content.")],
+    since: Annotated[str | None, typer.Option(
+        "--since", help="Unplanned foster endings on or after this day (YYYY-MM-DD) open "
+        "processes; earlier ones are kept as history (default: today minus 42 days).")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Read, check and count; record and start nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Open an unplanned-ending process for every unplanned ending of a foster placement in the
+    authority's SSDA903 data; keep the others as history for the breakdown figures.
+
+    Importing the same file again, or a later one that repeats its episodes, opens and counts
+    nothing twice. A file with any refused row imports nothing (exit 2)."""
+    from stepdown.imports import read_file, run_import
+    from stepdown.ssda903 import NotSSDA903
+
+    day = _date("since", since)
+    if day is not None and day > clock.today():
+        fail(f"since: {day} is in the future (today is {clock.today()})")
+    actor = _actor()
+    try:
+        summary = run_import(read_file(file), since=day, dry_run=dry_run, actor=actor)
+    except (FormError, NotSSDA903) as exc:
+        fail(str(exc))
+    if as_json:
+        _print_json(summary.as_dict())
+    else:
+        typer.echo(summary.line())
+        for ref in summary.opened[:20]:
+            typer.echo(f"  opened {ref}")
+        if len(summary.opened) > 20:
+            typer.echo(f"  ... and {len(summary.opened) - 20} more opened (--json lists them)")
+        for ref in summary.disrupted:
+            typer.echo(f"  {ref} closed as disrupted; its open obligations are cancelled")
+    if summary.refused:
+        typer.echo(f"error: {file.name}: {summary.rows_refused} row"
+                   f"{'s' if summary.rows_refused != 1 else ''} refused; nothing imported",
+                   err=True)
+        for line in summary.error_lines():
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(BAD_INPUT)
+    if summary.flow_runs_waiting:
+        typer.echo(f"error: {summary.flow_runs_waiting} flow run"
+                   f"{'s' if summary.flow_runs_waiting != 1 else ''} not started "
+                   f"({summary.why_waiting}); the record is kept, and they start on the next "
+                   "import or sweep", err=True)
+        raise typer.Exit(FAILURE)
+
+
 @report_app.command("breakdowns")
 def report_breakdowns(
-    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM.")],
+    month: Annotated[str | None, typer.Option("--month", help="The month, YYYY-MM.")] = None,
+    first: Annotated[str | None, typer.Option(
+        "--from", help="The first month of a range, YYYY-MM (with --to).")] = None,
+    last: Annotated[str | None, typer.Option(
+        "--to", help="The last month of a range, YYYY-MM (with --from).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Placement breakdowns for a month (001): endings, stability meetings, overdue actions."""
+    """Placement breakdowns for a month (001): endings, stability meetings, overdue actions; or
+    for the months --from M1 --to M2, side by side."""
     from stepdown.db import session_scope
     from stepdown.reports import breakdowns, table_rows
 
+    if (month is None) == (first is None and last is None) or (first is None) != (last is None):
+        fail("month: give --month M, or --from M1 --to M2")
+    if month is None:
+        assert first is not None and last is not None
+        _report_range(first, last, as_json)
+        return
     try:
         with session_scope() as session:
             report = breakdowns(session, month=month, as_of=clock.today())
@@ -416,6 +498,27 @@ def report_breakdowns(
     for action in report["overdue_actions"]["actions"]:
         typer.echo(f"  overdue: {action['ref']} {action['key']} {action['owner']} due "
                    f"{action['due']} ({action['days_late']} days late)")
+
+
+def _report_range(first: str, last: str, as_json: bool) -> None:
+    from stepdown.db import session_scope
+    from stepdown.reports import breakdowns, months, side_by_side
+
+    try:
+        span = months(first, last)
+        with session_scope() as session:
+            reports = [breakdowns(session, month=m, as_of=clock.today()) for m in span]
+    except FormError as exc:
+        fail(str(exc))
+    table = side_by_side(reports)
+    if as_json:
+        _print_json({"from": first, "to": last, "as_of": str(clock.today()), "months": span,
+                     "table": table, "reports": reports})
+        return
+    typer.echo(f"Placement breakdowns, {first} to {last} (as of {clock.today()})")
+    typer.echo(f"  {'measure':45}" + "".join(f" {m:>7}" for m in span))
+    for row in table:
+        typer.echo(f"  {row['measure']:45}" + "".join(f" {row[m]:>7}" for m in span))
 
 
 def _load(ref: str) -> Any:
@@ -518,22 +621,28 @@ def case_timeline(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Judge status as of this day.")] = (
         None),
 ) -> None:
-    """Every obligation of the process, with its status as of a day (default today)."""
+    """Every obligation of the process and of the child's other open processes (each with its
+    process's reference), with its status as of a day (default today)."""
     from stepdown.db import session_scope
     from stepdown.records import get_process, timeline
 
     day = _date("as-of", as_of) or clock.today()
     _load(ref)
     with session_scope() as session:
-        items = timeline(session, process=get_process(session, ref=ref), as_of=day)
+        items = timeline(session, process=get_process(session, ref=ref), as_of=day, child=True)
     if as_json:
         _print_json(items)
         return
-    typer.echo(f"{'status':10} {'due (earliest..due)':36} {'obligation':36} {'owner':26} done")
+    # Whose each obligation is, once the timeline has another process's (the child's timeline).
+    whose = any(item["ref"] != ref for item in items)
+    typer.echo(f"{'status':10} {'due (earliest..due)':36} {'obligation':36} {'owner':26} "
+               + (f"{'done':10} process" if whose else "done"))
     for item in items:
         window = f"{item['earliest']}.." if item["earliest"] else ""
-        typer.echo(f"{item['status']:10} {window + (item['due'] or '-'):36} {item['key']:36} "
-                   f"{item['owner']:26} {item['done_on'] or ''}")
+        line = (f"{item['status']:10} {window + (item['due'] or '-'):36} {item['key']:36} "
+                f"{item['owner']:26} ")
+        typer.echo(line + (f"{item['done_on'] or '':10} {item['ref']}" if whose
+                           else item["done_on"] or ""))
 
 
 @case_app.command("list")
@@ -561,6 +670,60 @@ def case_list(
     for row in rows:
         typer.echo(f"{row['ref']:16} {row['process']:16} {row['child']:16} {row['stage']:15} "
                    f"{row['status']:7} {row['outcome'] or '-':20} {row['waiting_for'] or '-'}")
+
+
+@app.command("child")
+def child_command(
+    child: Annotated[str, typer.Argument(help="The child's opaque reference (ID).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Judge status as of this day.")] = (
+        None),
+) -> None:
+    """A child's processes, open first: each one's stage, what it waits for, who is assigned and
+    its next three open obligations; then the closed ones."""
+    from stepdown.db import session_scope
+    from stepdown.records import NotFound, child_summary
+
+    _reference("child", child)
+    day = _date("as-of", as_of) or clock.today()
+    try:
+        with session_scope() as session:
+            summary = child_summary(session, child_ref=child, as_of=day)
+    except NotFound as exc:
+        fail(str(exc))
+    if as_json:
+        _print_json(summary)
+        return
+    processes = summary["processes"]
+    still = [p for p in processes if p["status"] == "open"]
+    typer.echo(f"child {child} as of {day}: {len(still)} open, "
+               f"{len(processes) - len(still)} closed")
+    for shown in still:
+        typer.echo("")
+        typer.echo(f"{shown['ref']}  {shown['process']}  stage {shown['stage']}  open  "
+                   f"opened {shown['opened_on']}")
+        typer.echo(f"  waiting for: {shown['waiting_for'] or '-'}")
+        typer.echo("  assigned: " + (", ".join(f"{role} {email}" for role, email
+                                               in shown["assigned"].items()) or "nobody"))
+        if not shown["next"]:
+            typer.echo("  nothing open")
+            continue
+        overdue = f", {shown['overdue']} overdue" if shown["overdue"] else ""
+        typer.echo(f"  next ({len(shown['next'])} of {shown['open_obligations']} open{overdue}):")
+        for item in shown["next"]:
+            owner = item["escalated_to"] or item["owner"]
+            due = (item["due"] or "undated")[:16].replace("T", " ")  # an hour: London time
+            typer.echo(f"    {item['status']:9} {due:16} {item['key']:34} {owner:26} "
+                       f"{item['title']}")
+    closed = [p for p in processes if p["status"] != "open"]
+    if closed:
+        typer.echo("")
+        typer.echo("closed:")
+    for shown in closed:
+        outcome = f" ({shown['outcome']})" if shown["outcome"] else ""
+        on = f" on {shown['closed_on']}" if shown["closed_on"] else ""
+        typer.echo(f"  {shown['ref']}  {shown['process']}  stage {shown['stage']}  closed"
+                   f"{outcome}{on}  opened {shown['opened_on']}")
 
 
 @case_app.command("audit")
@@ -835,7 +998,7 @@ def _submitted_by(payload: Any) -> Any:
 def _record_directly(ref: str, key: str, payload: Any) -> None:
     from stepdown.db import session_scope
     from stepdown.inputs import apply_input
-    from stepdown.records import NotFound, get_process, unstarted_links
+    from stepdown.records import NotFound, closed_in, get_process, unstarted_links
 
     try:
         with session_scope() as session:
@@ -843,12 +1006,14 @@ def _record_directly(ref: str, key: str, payload: Any) -> None:
             apply_input(session, process=process, key=key, data=payload, channel="cli")
             linked = [(other.ref, other.kind, other.stage)
                       for other in unstarted_links(session, process=process)]
+            closed = closed_in(session)
     except (FormError, NotFound) as exc:
         fail(str(exc))
-    if linked:
-        from stepdown.tasks.case import start_linked
+    if linked or closed:
+        from stepdown.tasks.case import cancel_closed, start_linked
 
         start_linked(linked)
+        cancel_closed(closed, f"closed by {key} of {ref}")
 
 
 def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> None:
@@ -948,6 +1113,87 @@ def correct(
                  f"({exc}); repeat this command once the server answers", FAILURE)
     _publish(ref)
     typer.echo(describe(done, url))
+
+
+# ------------------------------------------------------------------------------------ policy
+policy_app = typer.Typer(no_args_is_help=True, help="The policy's timescales, and presets.")
+app.add_typer(policy_app, name="policy")
+
+
+def _policy(name: str | None, argument: str) -> Policy:
+    """The policy ``name`` names (a shipped preset or a file), else the configured one; where
+    it and the declarations disagree, a warning."""
+    from stepdown.domain.declarations import DeclarationError
+    from stepdown.domain.policy import PolicyError, parse_policy, policy_text
+    from stepdown.records import current_policy, declarations
+
+    try:
+        if name is None:
+            policy = current_policy()
+        else:
+            try:
+                text, path = policy_text(name)
+            except PolicyError as exc:
+                fail(f"{argument}: {exc}")
+            policy = parse_policy(text, path=path, catalogue=declarations())
+    except (DeclarationError, PolicyError) as exc:
+        fail(str(exc))
+    for problem in policy.problems:
+        typer.echo(f"warning: {problem}", err=True)
+    return policy
+
+
+@policy_app.command("show")
+def policy_show(
+    name: Annotated[str | None, typer.Argument(
+        help="A preset (default, lancashire-step-down, somerset, south-gloucestershire) or a "
+        "policy file. Default: the one STEPDOWN_POLICY chooses.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every timescale of a policy, with its owner and source, to check against a document."""
+    from stepdown.timescales import SHOW_COLUMNS, SHOW_WRAP, settings_text, show_rows, table
+
+    policy = _policy(name, "name")
+    rows = show_rows(policy)
+    if as_json:
+        _print_json({"name": policy.name, "path": policy.path, "extends": list(policy.extends),
+                     "settings": policy.settings, "rules": rows})
+        return
+    for line in table(SHOW_COLUMNS, [tuple(row.values()) for row in rows], SHOW_WRAP):
+        typer.echo(line)
+    for key, value in policy.settings.items():
+        typer.echo(f"[settings] {key} = {settings_text(value)}")
+    extends = f", extends {' -> '.join(policy.extends)}" if policy.extends else ""
+    typer.echo(f"policy {policy.name} ({policy.path}{extends}): {len(rows)} rules")
+
+
+@policy_app.command("diff")
+def policy_diff(
+    a: Annotated[str, typer.Argument(help="A preset or a policy file.")],
+    b: Annotated[str, typer.Argument(help="Another preset or policy file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Where two policies differ: each rule in one only, each differing attribute and setting.
+
+    Exits 0 whether or not they differ (2 if one cannot be loaded)."""
+    from stepdown.timescales import DIFF_COLUMNS, diff_rows, table
+
+    first, second = _policy(a, "a"), _policy(b, "b")
+    rows = diff_rows(first, second)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo(f"{first.name} ({first.path}) and {second.name} ({second.path}) are "
+                   "identical: every rule and setting is the same")
+        return
+    names = (first.name, second.name) if first.name != second.name else (
+        f"a: {first.path}", f"b: {second.path}")
+    wrap = {names[0]: 56, names[1]: 56}
+    for line in table((*DIFF_COLUMNS, *names), [tuple(row.values()) for row in rows], wrap):
+        typer.echo(line)
+    typer.echo(f"{len(rows)} differences between {first.name} ({first.path}) and "
+               f"{second.name} ({second.path})")
 
 
 # ------------------------------------------------------------------------------------ forms

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     schedule_check_seconds: float = 150.0
     # "off": serve Prefect's server's SQLite transactions as shipped (stepdown.prefect_server).
     prefect_sqlite_immediate: str = "on"
+    # The SSDA903 file (episodes CSV or XML return) the daily import reads; unset: no import.
+    ssda903_path: str | None = None
     # Tests only: "after-write" crashes the sweep between writing a notification and sending it.
     fault: str | None = None
 

@@ -21,7 +21,7 @@ from stepdown.domain.declarations import Catalogue, load_catalogue
 from stepdown.domain.engine import Completion, Facts, as_when, plan
 from stepdown.domain.forms import FormError
 from stepdown.domain.policy import Policy, load_policy
-from stepdown.domain.vocabulary import OPEN_STATUSES
+from stepdown.domain.vocabulary import OPEN_STATUSES, SHOWN_OPEN
 from stepdown.models.tables import (
     AuditEvent,
     Notice,
@@ -168,20 +168,87 @@ def case_view(session: Session, *, process: Process) -> CaseView:
         waiting_for=process.waiting_for, opening=opening_form.key,
         opened_at=opened_at if isinstance(opened_at, datetime) else None,
         child_done=child_done(session, child_ref=process.child_ref, besides=process.id),
+        child=process.child_ref, stages=declared.process(process.kind).stage_names,
     )
 
 
-def facts(session: Session, *, process: Process) -> Facts:
+def facts(session: Session, *, process: Process, policy: Policy | None = None) -> Facts:
     runs = stage_runs(session, process=process)
+    forms = accepted_forms(session, process=process)
+    opening = forms.get(declarations().process(process.kind).opening, [{}])[0]
     return Facts(
         process=process.kind,
         stage_starts={run.stage: run.started_on for run in runs},
         stage_ends={run.stage: run.ended_on for run in runs if run.ended_on},
-        forms=accepted_forms(session, process=process),
+        forms=forms,
         done={o.key: Completion(o.done_on, o.data or {})
               for o in obligations(session, process=process)
               if o.status == "done" and o.done_on is not None},
+        opening=opening,
+        child=child_events(session, process=process, policy=policy or current_policy()),
     )
+
+
+def child_events(session: Session, *, process: Process,
+                 policy: Policy) -> dict[str, list[tuple[date, str]]]:
+    """The dated events of the child's other processes that the process's rules are pulled by
+    (``pulled_by``: a move of placement, a Step Down move), by the event's text."""
+    events = {event.text: event for rule in policy.rules_for(process.kind)
+              for event in rule.pulled_by}
+    if not events:
+        return {}
+    kinds = {event.kind for event in events.values()}
+    others = [p for p in session.exec(select(Process).where(
+        Process.child_ref == process.child_ref, Process.id != process.id,
+        col(Process.kind).in_(kinds))).all()]
+    out: dict[str, list[tuple[date, str]]] = {}
+    for other in others:
+        runs = stage_runs(session, process=other)
+        forms = accepted_forms(session, process=other)
+        for text, event in events.items():
+            if event.kind != other.kind:
+                continue
+            days: list[date] = []
+            if event.anchor.kind == "stage":
+                days = [run.started_on for run in runs if run.stage == event.anchor.name]
+            else:
+                for values in forms.get(event.anchor.name, []):
+                    when = as_when(values.get(event.anchor.field or ""))
+                    if when is not None:
+                        days.append(when.astimezone(LONDON).date()
+                                    if isinstance(when, datetime) else when)
+            out.setdefault(text, []).extend((day, other.ref) for day in days)
+    return out
+
+
+def pulling_kinds(kind: str) -> set[str]:
+    """The kinds whose processes' rules are pulled by events of ``kind``'s processes."""
+    return {rule.process for rule in current_policy().rules
+            if any(event.kind == kind for event in rule.pulled_by)}
+
+
+def sync_child(session: Session, *, process: Process, actor: str) -> None:
+    """Re-plan the child's other open processes that ``process``'s events pull (a move brings
+    the child's next CLA review forward)."""
+    kinds = pulling_kinds(process.kind)
+    if not kinds:
+        return
+    for other in session.exec(select(Process).where(
+            Process.child_ref == process.child_ref, Process.id != process.id,
+            Process.status == "open", col(Process.kind).in_(kinds))).all():
+        sync_obligations(session, process=other, actor=actor)
+
+
+def closed_in(session: Session) -> dict[str, list[str]]:
+    """The processes this transaction closed on behalf of another's input (a placement ended
+    by a new move, a Step Down case disrupted), with their flow runs: for the caller to cancel
+    once it has committed."""
+    return dict(session.info.get("stepdown_closed", {}))
+
+
+def _note_closed(session: Session, process: Process) -> None:
+    ids = [run.flow_run_id for run in stage_runs(session, process=process) if run.flow_run_id]
+    session.info.setdefault("stepdown_closed", {})[process.ref] = ids
 
 
 def set_first_rung(row: Obligation, fired: set[str] | None = None) -> None:
@@ -200,7 +267,8 @@ def fired_rungs(session: Session, *, obligation: Obligation) -> set[str]:
 
 def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
     """Re-plan the process and bring its obligations in line, auditing every change."""
-    planned = plan(current_policy(), facts(session, process=process))
+    policy = current_policy()
+    planned = plan(policy, facts(session, process=process, policy=policy))
     existing = {o.key: o for o in obligations(session, process=process)}
     now = clock.now()
     closed = process.status != "open"
@@ -209,7 +277,7 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
         cancel = item.cancelled or closed
         if row is None:
             row = Obligation(process_id=pid(process), key=item.key, stage=item.stage,
-                             owner_role=item.owner, title=item.title,
+                             owner_role=item.owner, title=item.title[:200],
                              source=item.rule.source, opened_on=item.opened_on,
                              earliest_on=item.earliest_on, due_on=item.due_on, due_at=item.due_at,
                              status="cancelled" if cancel else "pending",
@@ -234,14 +302,16 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
             audit(session, process=process, actor=actor, action="obligation.cancelled",
                   key=row.key)
             continue
-        changed = (row.due_on, row.due_at, row.earliest_on, row.completion) != (
-            item.due_on, item.due_at, item.earliest_on, item.completion)
+        changed = (row.due_on, row.due_at, row.earliest_on, row.completion, row.title) != (
+            item.due_on, item.due_at, item.earliest_on, item.completion, item.title[:200])
         if changed:
             row.due_on, row.due_at = item.due_on, item.due_at
             row.earliest_on, row.completion, row.updated_at = item.earliest_on, item.completion, now
+            row.title = item.title[:200]  # with the note of why, when it was brought forward
             set_first_rung(row, fired_rungs(session, obligation=row))
             audit(session, process=process, actor=actor, action="obligation.rescheduled",
-                  key=row.key, due=str(item.due_at or item.due_on or ""))
+                  key=row.key, due=str(item.due_at or item.due_on or ""),
+                  **({"because": item.note} if item.note else {}))
     for row in existing.values():  # planned no longer: the facts that made it are gone
         if row.status in OPEN_STATUSES:
             row.status, row.updated_at = "cancelled", now
@@ -301,13 +371,29 @@ def apply_effects(session: Session, *, process: Process, effects: Effects,
     session.add(process)
     session.flush()
     sync_obligations(session, process=process, actor=actor)
+    for kind, in_stage, outcome, on in effects.ends:  # a new move ends the last placement
+        query = select(Process).where(Process.child_ref == process.child_ref,
+                                      Process.kind == kind, Process.status == "open",
+                                      Process.id != process.id)
+        if in_stage is not None:
+            query = query.where(Process.stage == in_stage)
+        for other in session.exec(query.with_for_update()).all():
+            apply_effects(session, process=other, effects=Effects(close=(outcome, on)),
+                          actor=actor)
+            audit(session, process=other, actor=actor, action=f"process.{outcome}",
+                  by=process.ref)
+            _note_closed(session, other)
+    sync_child(session, process=process, actor=actor)
     opened = []
     for kind, ref, opening, on in effects.opens:
         if session.exec(select(Process).where(Process.ref == ref)).first() is not None:
             continue  # opened before (the same input applied again)
-        other, _closed = open_with_links(session, ref=ref, kind=kind,
-                                         child_ref=process.child_ref, opening=opening,
-                                         actor=actor, opened_on=on)
+        other, closed = open_with_links(session, ref=ref, kind=kind,
+                                        child_ref=process.child_ref,
+                                        opening=with_defaults(kind, opening),
+                                        actor=actor, opened_on=on)
+        for gone in closed:
+            _note_closed(session, gone)
         audit(session, process=process, actor=actor, action="process.linked", opened=ref,
               kind=kind)
         opened.append(other)
@@ -384,39 +470,114 @@ def linked_processes(session: Session, *, process: Process) -> list[Process]:
             if process.closed_on is None or p.opened_on <= process.closed_on]
 
 
-def timeline(session: Session, *, process: Process, as_of: date) -> list[dict[str, Any]]:
-    """Every obligation of the process (and, for a Step Down case, of its linked stability and
-    unplanned-ending processes), in date order, its status judged as of ``as_of``."""
-    owners = {process.id: process}
-    rows = obligations(session, process=process)
+def timeline(session: Session, *, process: Process, as_of: date,
+             child: bool = False) -> list[dict[str, Any]]:
+    """Every obligation of the process and of its linked processes (a Step Down case's stability
+    and unplanned-ending processes), in date order, its status judged as of ``as_of``; with
+    ``child``, the child's timeline: the obligations of the child's other open processes too.
+    Each item's ``ref`` and ``process`` say whose it is."""
+    owners = {pid(process): process}
     for linked in linked_processes(session, process=process):
-        owners[linked.id] = linked
-        rows.extend(obligations(session, process=linked))
+        owners[pid(linked)] = linked
+    if child:
+        for other in open_processes(session, child_ref=process.child_ref):
+            owners.setdefault(pid(other), other)
+    rows = [row for owner in owners.values() for row in obligations(session, process=owner)]
+    people = _escalated_to(session, rows)
+    return [timeline_item(row, owners[row.process_id], as_of=as_of, people=people)
+            for row in sorted(rows, key=_when)]
 
-    def when(row: Obligation) -> tuple[date, int]:
-        due = row.due_at.astimezone(LONDON).date() if row.due_at else row.due_on
-        return (due or row.opened_on, row.id or 0)
 
+def open_processes(session: Session, *, child_ref: str) -> list[Process]:
+    """The child's open processes, oldest first."""
+    return [p for p in list_processes(session, child_ref=child_ref) if p.status == "open"]
+
+
+def _when(row: Obligation) -> tuple[date, int]:
+    """A timeline's order: by due day (an undated item by the day it opened), then as made."""
+    due = row.due_at.astimezone(LONDON).date() if row.due_at else row.due_on
+    return (due or row.opened_on, row.id or 0)
+
+
+def _escalated_to(session: Session, rows: list[Obligation]) -> dict[int, str]:
+    """The emails of the people escalated obligations among ``rows`` went to, by person id."""
     ids = {r.owner_person_id for r in rows if r.owner_person_id}
-    people = dict(session.exec(select(Person.id, Person.email).where(
-        col(Person.id).in_(ids))).all()) if ids else {}
+    if not ids:
+        return {}
+    found = session.exec(select(Person.id, Person.email).where(col(Person.id).in_(ids))).all()
+    return {person: email for person, email in found if person is not None}
+
+
+def timeline_item(row: Obligation, owner: Process, *, as_of: date,
+                  people: dict[int, str]) -> dict[str, Any]:
+    """One obligation as a timeline shows it, its status judged as of ``as_of``."""
+    due: str | None = None
+    if row.due_at is not None:
+        due = row.due_at.astimezone(LONDON).isoformat()
+    elif row.due_on is not None:
+        due = row.due_on.isoformat()
+    return {
+        "key": row.key, "process": owner.kind, "ref": owner.ref, "stage": row.stage,
+        "title": row.title, "owner": row.owner_role, "due": due,
+        "earliest": row.earliest_on.isoformat() if row.earliest_on else None,
+        "status": judged_status(row, as_of),
+        "done_on": row.done_on.isoformat() if row.done_on else None,
+        "source": row.source,
+        "escalated_to": people.get(row.owner_person_id) if row.owner_person_id else None,
+    }
+
+
+def child_summary(session: Session, *, child_ref: str, as_of: date,
+                  next_count: int = 3) -> dict[str, Any]:
+    """A child's processes for someone taking the child's work over: the open ones first, then
+    the closed, each in the order opened; for each open one what it waits for and its next
+    ``next_count`` open obligations (in date order, so what is overdue comes first; undated ones
+    last), their
+    status judged as of ``as_of`` as the timeline judges it."""
+    from stepdown.staff import assigned_people  # staff reads the record through this module
+
+    processes = list_processes(session, child_ref=child_ref)
+    if not processes:
+        raise NotFound(f"child: no processes for {child_ref}")
+    ordered = ([p for p in processes if p.status == "open"]
+               + [p for p in processes if p.status != "open"])
     out = []
-    for row in sorted(rows, key=when):
-        owner = owners[row.process_id]
-        due: str | None = None
-        if row.due_at is not None:
-            due = row.due_at.astimezone(LONDON).isoformat()
-        elif row.due_on is not None:
-            due = row.due_on.isoformat()
+    for process in ordered:
+        shown: list[dict[str, Any]] = []
+        if process.status == "open":
+            rows = obligations(session, process=process)
+            people = _escalated_to(session, rows)
+            items = [timeline_item(row, process, as_of=as_of, people=people)
+                     for row in sorted(rows, key=_next)]
+            shown = [item for item in items if item["status"] in SHOWN_OPEN]
         out.append({
-            "key": row.key, "process": owner.kind, "ref": owner.ref, "stage": row.stage,
-            "title": row.title, "owner": row.owner_role, "due": due,
-            "earliest": row.earliest_on.isoformat() if row.earliest_on else None,
-            "status": judged_status(row, as_of),
-            "done_on": row.done_on.isoformat() if row.done_on else None,
-            "source": row.source,
-            "escalated_to": people.get(row.owner_person_id) if row.owner_person_id else None,
+            "ref": process.ref, "process": process.kind, "stage": process.stage,
+            "status": process.status, "outcome": process.outcome,
+            "opened_on": str(process.opened_on),
+            "closed_on": str(process.closed_on) if process.closed_on else None,
+            "waiting_for": process.waiting_for,
+            "assigned": assigned_people(session, process=process),
+            "open_obligations": len(shown),
+            "overdue": len([i for i in shown if i["status"] in ("overdue", "escalated")]),
+            "next": shown[:next_count],
         })
+    return {"child": child_ref, "as_of": str(as_of), "processes": out}
+
+
+def _next(row: Obligation) -> tuple[bool, date, int]:
+    """What comes next: dated obligations by due day, then the undated (a checklist)."""
+    return (row.due_on is None and row.due_at is None, *_when(row))
+
+
+def with_defaults(kind: str, opening: dict[str, Any]) -> dict[str, Any]:
+    """An opening made by a link, with the opening form's defaults for the fields it leaves
+    out (a move opened by a stability meeting is of a foster placement)."""
+    catalogue = declarations()
+    form = catalogue.forms[catalogue.process(kind).opening]
+    out = dict(opening)
+    for decl in form.fields:
+        if out.get(decl.name) is None and decl.default is not None:
+            out[decl.name] = decl.default
     return out
 
 
@@ -437,12 +598,14 @@ def opening_day(kind: str, opening: dict[str, Any]) -> date:
 
 def open_with_links(session: Session, *, ref: str, kind: str, child_ref: str,
                     opening: dict[str, Any], actor: str, channel: str | None = None,
-                    date_name: str | None = None,
-                    opened_on: date | None = None) -> tuple[Process, list[Process]]:
+                    date_name: str | None = None, opened_on: date | None = None,
+                    earlier_unlinked: bool = False) -> tuple[Process, list[Process]]:
     """Open a process of a declared kind in its first stage, and follow its declaration's
     ``disrupts`` links: the child's open process of the linked kind in the linked stage closes
     with the link's outcome (its open obligations cancelled). Returns the new process and the
-    processes it closed. ``date_name`` names the opening date in an error (a command's option)."""
+    processes it closed. ``date_name`` names the opening date in an error (a command's option).
+    An opening dated before the linked stage began is refused, or with ``earlier_unlinked``
+    (an ending read from the authority's SSDA903 data) is of an earlier placement: not linked."""
     declared = declarations().process(kind)
     opened_on = opened_on or opening_day(kind, opening)
     record: dict[str, Any] = {"child_ref": child_ref, **opening}
@@ -458,11 +621,14 @@ def open_with_links(session: Session, *, ref: str, kind: str, child_ref: str,
         if other is not None:
             began = next(run.started_on for run in stage_runs(session, process=other)
                          if run.stage == other.stage)
-            if opened_on < began:
+            if opened_on < began and earlier_unlinked:
+                other = None
+            elif opened_on < began:
                 name = date_name or declarations().forms[declared.opening].date_field
                 raise FormError(name, link.rule.format(date=opened_on, began=began,
                                                        ref=other.ref, stage=other.stage))
-            disrupted.append((other, str(link.outcome or "disrupted")))
+            else:
+                disrupted.append((other, str(link.outcome or "disrupted")))
         record[f"{link.kind}_ref"] = other.ref if other is not None else None
     process = open_process(session, ref=ref, kind=kind, child_ref=child_ref,
                            stage=declared.stages[0].name, opened_on=opened_on, actor=actor,

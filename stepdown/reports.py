@@ -4,6 +4,13 @@ For a month: unplanned endings by SSDA903 reason and by placement type, whether 
 meeting preceded each (held for the child in the 84 days up to the ending, the same window as the
 waiver), stability meetings requested and held within their window, and stability actions
 overdue at the end of the month (or on the day asked, if earlier).
+
+The endings are the unplanned-ending processes and the endings read from the authority's SSDA903
+data (``placement_ending``), one per child and day: an imported ending with a process is counted
+once, with the process's reason and the return's placement code. For an ending known only from
+the return, a stability meeting "first" is known when one is on record, or when the system was
+recording stability meetings (its first stability request) throughout the 84 days before it;
+otherwise it is counted as unknown.
 """
 
 from __future__ import annotations
@@ -13,12 +20,13 @@ from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from stepdown.domain.calendar import LONDON, local_date
 from stepdown.domain.forms import FormError
 from stepdown.domain.vocabulary import OPEN_STATUSES
-from stepdown.models.tables import Obligation, Process
+from stepdown.models.tables import Obligation, PlacementEnding, Process
 from stepdown.records import accepted_forms, stability_meetings
 
 PRECEDED_WITHIN = timedelta(days=84)
@@ -46,21 +54,68 @@ def _counts(values: Any) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
 
 
-def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
-    first, last = month_bounds(month)
-    cutoff = min(last, as_of)
+def _endings(session: Session, first: date, last: date) -> list[dict[str, Any]]:
+    """The month's unplanned endings: its processes, then the endings only the SSDA903 data
+    has; one per child and day."""
+    imported = {(row.child_ref, row.ended_on): row for row in session.exec(
+        select(PlacementEnding).where(PlacementEnding.ended_on >= first,
+                                      PlacementEnding.ended_on <= last)).all()}
     endings: list[dict[str, Any]] = []
+    seen: set[tuple[str, date]] = set()
     query = select(Process).where(Process.kind == "unplanned_ending",
                                   Process.opened_on >= first, Process.opened_on <= last)
     for process in session.exec(query.order_by(col(Process.opened_on), col(Process.id))).all():
+        key = (process.child_ref, process.opened_on)
+        if key in seen:  # two processes for one ending (typed in twice): one ending
+            continue
+        seen.add(key)
         record = accepted_forms(session, process=process)["unplanned_ending.record"][0]
         held_before = [d for d in stability_meetings(session, child_ref=process.child_ref)
                        if process.opened_on - PRECEDED_WITHIN <= d <= process.opened_on]
+        row = imported.pop(key, None)
+        step_down = bool(record.get("step_down_ref"))
         endings.append({
             "ref": process.ref, "ended_on": str(process.opened_on), "reason": record["reason"],
-            "placement_type": "step_down" if record.get("step_down_ref") else "other",
+            "placement_type": row.placement if row is not None else (
+                "step_down" if step_down else "other"),
+            "step_down": step_down,
             "stability_meeting_first": bool(held_before),
+            "source": "ssda903" if row is not None else "recorded",
         })
+    if imported:
+        meetings = _stability_meetings(session, {child for child, _ in imported})
+        since = session.exec(select(sa.func.min(Process.opened_on)).where(
+            Process.kind == "stability")).first()
+        for (child, ended_on), row in sorted(imported.items(), key=lambda kv: kv[0][1]):
+            held = any(ended_on - PRECEDED_WITHIN <= d <= ended_on
+                       for d in meetings.get(child, ()))
+            known = held or (since is not None and ended_on - PRECEDED_WITHIN >= since)
+            endings.append({
+                "ref": row.process_ref, "ended_on": str(ended_on), "reason": row.reason,
+                "placement_type": row.placement, "step_down": False,
+                "stability_meeting_first": held if known else None, "source": "ssda903",
+            })
+        endings.sort(key=lambda e: str(e["ended_on"]))  # stable: processes first on a day
+    return endings
+
+
+def _stability_meetings(session: Session, children: set[str]) -> dict[str, list[date]]:
+    """The days stability meetings were held, by child, for the children given."""
+    query = (select(Process.child_ref, col(Obligation.done_on))
+             .join(Process, col(Process.id) == col(Obligation.process_id))
+             .where(Obligation.key == "stability.meeting", Obligation.status == "done",
+                    col(Process.child_ref).in_(sorted(children))))
+    out: dict[str, list[date]] = {}
+    for child, done_on in session.exec(query).all():
+        if done_on is not None:
+            out.setdefault(child, []).append(done_on)
+    return out
+
+
+def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
+    first, last = month_bounds(month)
+    cutoff = min(last, as_of)
+    endings = _endings(session, first, last)
 
     requests = list(session.exec(select(Process).where(Process.kind == "stability")).all())
     meetings = {
@@ -102,6 +157,7 @@ def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
                             "status": "escalated" if action.status == "escalated" else "overdue"})
 
     with_meeting = sum(1 for e in endings if e["stability_meeting_first"])
+    unknown = sum(1 for e in endings if e["stability_meeting_first"] is None)
     return {
         "month": month,
         "as_of": str(cutoff),
@@ -111,7 +167,10 @@ def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
             "by_reason": _counts(e["reason"] for e in endings),
             "by_placement_type": _counts(e["placement_type"] for e in endings),
             "stability_meeting_first": with_meeting,
-            "no_stability_meeting_first": len(endings) - with_meeting,
+            "no_stability_meeting_first": len(endings) - with_meeting - unknown,
+            "stability_meeting_first_unknown": unknown,
+            "step_down": sum(1 for e in endings if e["step_down"]),
+            "from_ssda903": sum(1 for e in endings if e["source"] == "ssda903"),
             "endings": endings,
         },
         "stability_meetings": {
@@ -137,6 +196,9 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
          "value": endings["stability_meeting_first"]},
         {"measure": "  without a stability meeting first",
          "value": endings["no_stability_meeting_first"]},
+        {"measure": "  stability meeting first not known",
+         "value": endings["stability_meeting_first_unknown"]},
+        {"measure": "  of them read from the SSDA903 data", "value": endings["from_ssda903"]},
         {"measure": "Stability meetings requested", "value": meetings["requested"]},
         {"measure": "Stability meetings held", "value": meetings["held"]},
         {"measure": "  held within the window", "value": meetings["held_within_window"]},
@@ -145,3 +207,75 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         {"measure": "Stability actions overdue", "value": report["overdue_actions"]["total"]},
     ]
     return rows
+
+
+# ------------------------------------------------------------------------------ months
+def months(first: str, last: str, *, most: int = 60) -> list[str]:
+    """The months from ``first`` to ``last``, both included (YYYY-MM)."""
+    bounds = []
+    for name, month in (("from", first), ("to", last)):
+        try:
+            bounds.append(month_bounds(month)[0])
+        except FormError as exc:
+            raise FormError(name, exc.rule) from None
+    start, end = bounds
+    if end < start:
+        raise FormError("to", f"{last} is before --from {first}")
+    out = []
+    year, number = start.year, start.month
+    while (year, number) <= (end.year, end.month):
+        out.append(f"{year:04d}-{number:02d}")
+        year, number = (year + 1, 1) if number == 12 else (year, number + 1)
+    if len(out) > most:
+        raise FormError("to", f"at most {most} months at once (got {len(out)})")
+    return out
+
+
+def shift(month: str, by: int) -> str:
+    first, _ = month_bounds(month)
+    index = first.year * 12 + first.month - 1 + by
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def side_by_side(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Months side by side: one row per measure (as :func:`table_rows` names them), one column
+    per month; a measure a month does not have (a reason not seen then) is 0 there."""
+    by_month = {r["month"]: {row["measure"]: row["value"] for row in table_rows(r)}
+                for r in reports}
+    measures: list[str] = []
+    for report in reports:  # the order of the first month that has each measure
+        for row in table_rows(report):
+            if row["measure"] not in measures:
+                measures.append(row["measure"])
+    return [{"measure": m, **{month: values.get(m, 0) for month, values in by_month.items()}}
+            for m in measures]
+
+
+def trend(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Chart-friendly: one row per month, the same columns in every row (a count by reason for
+    every SSDA903 reason, by placement type for every type seen in these months)."""
+    from stepdown.ssda903 import REASONS
+
+    places = sorted({p for r in reports for p in r["unplanned_endings"]["by_placement_type"]})
+    rows = []
+    for report in reports:
+        endings = report["unplanned_endings"]
+        rows.append({
+            "month": report["month"],
+            "unplanned_endings": endings["total"],
+            "stability_meeting_first": endings["stability_meeting_first"],
+            "no_stability_meeting_first": endings["no_stability_meeting_first"],
+            "stability_meeting_first_unknown": endings["stability_meeting_first_unknown"],
+            **{f"reason_{code}": endings["by_reason"].get(code, 0) for code in REASONS},
+            **{f"placement_{p}": endings["by_placement_type"].get(p, 0) for p in places},
+            "stability_meetings_held": report["stability_meetings"]["held"],
+            "stability_actions_overdue": report["overdue_actions"]["total"],
+        })
+    return rows
+
+
+def last_months(session: Session, *, month: str, as_of: date,
+                count: int = 12) -> list[dict[str, Any]]:
+    """The reports of the ``count`` months up to and including ``month``, oldest first."""
+    return [breakdowns(session, month=m, as_of=as_of)
+            for m in months(shift(month, 1 - count), month)]

@@ -20,8 +20,11 @@ SHOWN = frozenset({
     "channel", "closed_on", "done_on", "due", "form", "input_key", "key", "kind", "on",
     "opened_on", "outcome", "owner_from", "owner_to", "person", "previous", "reason", "role",
     "stage", "started_on", "status", "unplanned_ending", "created", "updated", "teams",
+    "by", "opened",  # the process references of a link (a move that ended this placement)
 })
-SYSTEM_TEXT = frozenset({"exception"})  # sentences the domain writes, naming roles only
+# Sentences the domain writes, naming roles, dates and process references only: an exception,
+# and why a due date moved ("brought forward: within 20 working days of the placement change...").
+SYSTEM_TEXT = frozenset({"exception", "because"})
 _TOKEN = re.compile(r"^[\w.:#@+-]{1,96}$")
 _FIELD = re.compile(r"^([A-Za-z_][\w.]*): ")
 

@@ -72,7 +72,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> str:  # typ
             # TRUNCATE fires no row triggers: the append-only audit trail stays append-only.
             connection.execute(sa.text(
                 "TRUNCATE notice, message, assignment, audit_event, submission, obligation, "
-                "stage_run, process, person, team "
+                "stage_run, process, person, team, placement_ending "
                 "RESTART IDENTITY CASCADE"))
     monkeypatch.setenv("STEPDOWN_DATABASE_URL", url)
     monkeypatch.setenv("STEPDOWN_HOME", str(tmp_path / "home"))

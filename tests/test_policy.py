@@ -57,7 +57,7 @@ def test_default_policy_loads_with_rules(default):
 def test_every_default_rule_names_its_source_document(default):
     """Each rule's source is non-empty and starts with a seed document number."""
     bad = [r.key for r in default.rules
-           if not r.source.strip() or not r.source.startswith(("000", "001", "002", "004"))]
+           if not r.source.strip() or not r.source.startswith(("000", "001", "002", "003", "004"))]
     assert bad == []
 
 
@@ -69,9 +69,19 @@ def test_every_default_kind_is_known(default):
     assert {r.kind for r in default.rules} <= set(KINDS)
 
 
-def test_default_rule_keys_are_unique(default):
+def test_default_rule_keys_are_unique_but_for_conditioned_variants(default):
+    # A key has one rule, or variants that each apply under their own condition (a planned
+    # move's planning meeting and an emergency's, Early Help's 6-weekly and 6-monthly reviews).
     keys = [r.key for r in default.rules]
-    assert len(keys) == len(set(keys))
+    repeated = {k for k in keys if keys.count(k) > 1}
+    assert repeated == {"placement.planning_meeting", "early_help.review"}
+    variants = [r for r in default.rules if r.key == "placement.planning_meeting"]
+    assert sorted(r.when.text for r in variants) == ["not opening.emergency",
+                                                      "opening.emergency"]
+    variants = [r for r in default.rules if r.key == "early_help.review"]
+    assert sorted(r.when.text for r in variants) == [
+        "opening.outcome == 'transfer' and not opening.disabled_short_breaks",
+        "opening.outcome == 'transfer' and opening.disabled_short_breaks"]
 
 
 @pytest.mark.parametrize("key", DOMAIN_SECTION_4_KEYS)
@@ -218,7 +228,7 @@ def test_load_policy_of_a_file_returns_its_rules(tmp_path):
             name = "local"
 
             [settings]
-            escalation = "10 working days"
+            escalate_after = "10 working days"
         """)
         + "\n" + _toml(kind="chain", first="stage + 7 days", every="7 days")
         + "\n" + _toml(key="x.z", owner="iro", due="done:x.y + 3 working days"),
@@ -237,7 +247,7 @@ def test_load_policy_of_a_file_returns_its_rules(tmp_path):
     assert policy.rule_for_key("x.y").every == Duration(7, "days")
     assert policy.rule_for_key("x.z").owner == "iro"
     assert policy.rule_for_key("x.w#1") is None
-    assert policy.duration("escalation", "5 working days") == Duration(10, "working_days")
+    assert policy.duration("escalate_after", "5 working days") == Duration(10, "working_days")
     assert policy.duration("absent", "5 working days") == Duration(5, "working_days")
     assert [r.key for r in policy.rules_for("step_down")] == ["x.y", "x.z"]
     assert policy.rules_for("stability") == ()
@@ -312,3 +322,267 @@ def test_a_setting_a_declaration_names_must_be_in_the_policy(tmp_path, monkeypat
     with pytest.raises(PolicyError, match=r"\[settings\] has no extra_threshold"):
         load_policy(None, str(declared))
     assert load_catalogue(str(declared)).process("extra").title == "Extra"
+
+
+# ----------------------------------------------------------------------------- extends
+def _file(folder, name: str, text: str):  # type: ignore[no-untyped-def]
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_a_policy_extending_another_overrides_its_rules_in_place_and_adds_its_own(tmp_path):
+    """The base's rules in its order, each overridden one where it was; a new key at the end;
+    the settings merged; the name the file's own."""
+    ours = _file(tmp_path, "ours.toml", """\
+        [policy]
+        name = "ours"
+        extends = "default"
+
+        [settings]
+        waiver_window = "8 weeks"
+
+        [[rule]]
+        key = "stability.minutes"
+        process = "stability"
+        stage = "follow_up"
+        owner = "team_manager"
+        title = "Minutes"
+        due = "done:stability.meeting + 2 working days"
+        source = "001 Appendix 1, sooner here"
+
+        [[rule]]
+        key = "support.extra_visit"
+        process = "step_down"
+        stage = "support"
+        owner = "iro"
+        title = "An extra visit"
+        due = "stage + 10 days"
+        source = "000 Step 5"
+        """)
+    policy = load_policy(str(ours))
+    default = load_policy()
+    assert (policy.name, policy.extends) == ("ours", ("default",))
+    own = [r.key for r in policy.rules]
+    assert own.count("stability.minutes") == 1
+    assert own.index("stability.minutes") == [r.key for r in default.rules].index(
+        "stability.minutes")
+    assert policy.rule_for_key("stability.minutes").due.offset == Duration(2, "working_days")
+    assert policy.rule_for_key("stability.minutes").owner_from is None  # the whole rule replaced
+    assert [r for r in policy.rules if r.key not in ("stability.minutes",
+                                                     "support.extra_visit")] == [
+        r for r in default.rules if r.key != "stability.minutes"]
+    step_down = [r.key for r in policy.rules_for("step_down")]
+    assert step_down[-1] == "support.extra_visit"
+    assert policy.settings["waiver_window"] == "8 weeks"
+    assert policy.settings["sdq_discussion_from"] == 14
+
+
+def test_an_override_of_a_key_replaces_all_its_variants(tmp_path):
+    ours = _file(tmp_path, "ours.toml", """\
+        [policy]
+        extends = "default"
+
+        [[rule]]
+        key = "placement.planning_meeting"
+        process = "placement"
+        stage = "move"
+        owner = "social_worker"
+        title = "Placement planning meeting"
+        opens = "stage:authorisation"
+        due = "form:placement.open.planned_on"
+        source = "002 3.24"
+        """)
+    policy = load_policy(str(ours))
+    (meeting,) = [r for r in policy.rules if r.key == "placement.planning_meeting"]
+    assert meeting.when is None and policy.name == "ours"
+
+
+def test_a_policy_may_extend_a_file_beside_it_which_extends_a_preset(tmp_path):
+    _file(tmp_path, "county.toml", """\
+        [policy]
+        name = "county"
+        extends = "somerset"
+
+        [settings]
+        sdq_discussion_from = 17
+        """)
+    district = _file(tmp_path, "district.toml", """\
+        [policy]
+        name = "district"
+        extends = "county.toml"
+
+        [settings]
+        waiver_window = "10 weeks"
+        """)
+    policy = load_policy(str(district))
+    assert policy.extends == ("county", "somerset", "default")
+    assert (policy.settings["sdq_discussion_from"], policy.settings["waiver_window"]) == (
+        17, "10 weeks")
+    assert policy.rules == load_policy("somerset").rules
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('[policy]\nextends = "glos"\n',
+     "{path}: [policy] extends: unknown preset 'glos': the shipped presets are default, "
+     "lancashire-step-down, somerset, south-gloucestershire (or give the path of a policy "
+     "file)"),
+    ('[policy]\nextends = "other/base.toml"\n',
+     "{path}: [policy] extends: no policy file at {dir}/other/base.toml"),
+    ('[policy]\nextend = "default"\n',
+     "{path}: [policy] 'extend' is not allowed: [policy] has extends, name, timezone"),
+    ('[policy]\nextends = 3\n', "{path}: [policy] extends must name a preset or a policy file"),
+    ('[rules]\nkey = "x"\n',
+     "{path}: 'rules' is not a table of a policy file: it has [policy], [settings] and "
+     "[[rule]]s"),
+    ('[policy]\nextends = "default"\n[settings]\nwaiver_windw = "8 weeks"\n',
+     "{path}: [settings] 'waiver_windw' is not a setting: the settings are escalate_after, "
+     "sdq_discussion_from, ssda903_unplanned_reasons, term_ends, waiver_window"),
+])
+def test_a_bad_extends_table_or_setting_is_one_line(tmp_path, text, expected):
+    path = _file(tmp_path, "ours.toml", text)
+    with pytest.raises(PolicyError) as raised:
+        load_policy(str(path))
+    assert str(raised.value) == expected.format(path=path, dir=tmp_path)
+
+
+def test_policies_that_extend_each_other_are_refused_naming_the_cycle(tmp_path):
+    a = _file(tmp_path, "a.toml", '[policy]\nextends = "b.toml"\n')
+    b = _file(tmp_path, "b.toml", '[policy]\nextends = "a.toml"\n')
+    with pytest.raises(PolicyError) as raised:
+        load_policy(str(a))
+    assert str(raised.value) == (f"{b}: [policy] extends 'a.toml', which extends it: "
+                                 f"{a} -> {b} -> {a}")
+
+
+# ------------------------------------------------- names a rule reads: stages, obligations, fields
+_STABILITY = dict(key="stability.meeting", process="stability", stage="meeting",
+                  owner="social_worker", title="Stability meeting", source="001 section 5")
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"due": "form:stability.request.requested_on + 24 hours"},
+     "rule stability.meeting: due 'form:stability.request.requested_on' names 'requested_on', "
+     "not a field of stability.request (requested_at, requested_by, submitted_by)"),
+    ({"due": "form:stability.requests.requested_at + 24 hours"},
+     "rule stability.meeting: due 'form:stability.requests.requested_at' names "
+     "'stability.requests', neither a form of stability nor one of its obligations"),
+    ({"due": "form:placement.move.moved_on + 1 day"},  # another process's form
+     "rule stability.meeting: due 'form:placement.move.moved_on' names 'placement.move', "
+     "neither a form of stability nor one of its obligations"),
+    ({"due": "stage:meetings + 1 day"},
+     "rule stability.meeting: due 'stage:meetings' names stage 'meetings', not a stage of "
+     "stability (meeting, follow_up)"),
+    ({"due": "done:stability.request + 1 day"},
+     "rule stability.meeting: due 'done:stability.request' names 'stability.request', not an "
+     "obligation (a rule) of stability"),
+    ({"due": "stage + 2 days", "owner_from": "form:stability.meeting.chiar"},
+     "rule stability.meeting: owner_from 'form:stability.meeting.chiar' names 'chiar', not a "
+     "field of stability.meeting (actions, attendees, chair, child_views_recorded, done_on, "
+     "early_reason, move_planned_on, next_meeting_on, outcome, safeguarding_concern, "
+     "submitted_by)"),
+    ({"due": "stage + 2 days",
+      "opens": "form:stability.request.requested_at[requested_bye=school]"},
+     "rule stability.meeting: opens 'form:stability.request.requested_at[requested_bye=school]' "
+     "names 'requested_bye', not a field of stability.request (requested_at, requested_by, "
+     "submitted_by)"),
+])
+def test_a_rule_naming_an_unknown_stage_obligation_form_or_field_is_one_line(
+    tmp_path, fields, expected
+):
+    """Else the obligation would never be dated, and nobody told. The rule keeps its
+    completion (stability_meeting), whose fields an owner_from of stability.meeting reads."""
+    path = _file(tmp_path, "ours.toml", '[policy]\nextends = "default"\n\n'
+                 + _toml(**{**_STABILITY, "completion": "stability_meeting", **fields}))
+    with pytest.raises(PolicyError) as raised:
+        load_policy(str(path))
+    assert str(raised.value) == f"{path}: {expected}"
+    assert "\n" not in str(raised.value)
+
+
+def test_an_actions_list_or_an_extensions_field_must_be_a_field_of_the_completion(tmp_path):
+    path = _file(tmp_path, "ours.toml", '[policy]\nextends = "default"\n\n' + _toml(
+        key="stability.action", process="stability", stage="follow_up", kind="actions",
+        after="stability.meeting", list_field="agreed_actions"))
+    with pytest.raises(PolicyError) as raised:
+        load_policy(str(path))
+    assert str(raised.value) == (
+        f"{path}: rule stability.action: list_field 'agreed_actions' is not a field of "
+        "stability.meeting's completion (actions, attendees, chair, child_views_recorded, "
+        "done_on, early_reason, move_planned_on, next_meeting_on, outcome, "
+        "safeguarding_concern, submitted_by)")
+    path = _file(tmp_path, "ours2.toml", '[policy]\nextends = "default"\n\n' + _toml(
+        key="introduction.extended_review", process="step_down", stage="introduction",
+        kind="extension", after="introduction.final_review", field="outcome", value="extend",
+        weeks_field="weeks", completion="review_outcome"))
+    with pytest.raises(PolicyError, match=r"rule introduction.extended_review: weeks_field "
+                       r"'weeks' is not a field of introduction.final_review's completion "
+                       r"\(done_on, early_reason, extend_weeks, outcome, submitted_by\)$"):
+        load_policy(str(path))
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({"due": "stage + 2 days", "completion": "stability_meetng"},
+     "rule stability.meeting: completion 'stability_meetng' is not a declared completion form"),
+    ({"due": "stage + 2 days", "when": "opening.requested_from == 'school'"},
+     "rule stability.meeting: when \"opening.requested_from == 'school'\" names "
+     "'opening.requested_from': it may name opening.requested_at, opening.requested_by"),
+])
+def test_a_rule_naming_an_unknown_completion_or_condition_field_is_one_line_naming_the_file(
+    tmp_path, fields, expected
+):
+    path = _file(tmp_path, "ours.toml", '[policy]\nextends = "default"\n\n'
+                 + _toml(**{**_STABILITY, **fields}))
+    with pytest.raises(PolicyError) as raised:
+        load_policy(str(path))
+    assert str(raised.value) == f"{path}: {expected}"
+
+
+def test_a_bad_rule_a_declaration_carries_is_named_with_the_declarations_file(tmp_path):
+    declared = _file(tmp_path, "extra.toml", """\
+        [process]
+        kind = "extra"
+        title = "Extra"
+        opening = "extra.open"
+        [[stage]]
+        name = "one"
+        [[form]]
+        key = "extra.open"
+        kind = "opening"
+        title = "Open"
+        date_field = "on"
+        [[form.field]]
+        name = "on"
+        type = "date"
+        title = "On"
+        [[rule]]
+        key = "extra.visit"
+        stage = "one"
+        owner = "iro"
+        title = "A visit"
+        due = "form:extra.open.of + 7 days"
+        source = "000"
+        """)
+    with pytest.raises(PolicyError) as raised:
+        load_policy(None, str(declared))
+    assert str(raised.value) == (
+        f"{declared}: rule extra.visit: due 'form:extra.open.of' names 'of', not a field of "
+        "extra.open (on, submitted_by)")
+    other = _file(tmp_path, "other.toml", declared.read_text().replace(
+        'owner = "iro"', 'owner = "the_iro"'))
+    with pytest.raises(PolicyError) as raised:
+        load_policy(None, str(other))
+    assert str(raised.value) == (
+        f"{other}: rule extra.visit: owner 'the_iro' is not a role of DOMAIN.md")
+
+
+def test_a_bad_rule_of_a_policy_extended_is_named_with_its_own_file(tmp_path):
+    base = _file(tmp_path, "county.toml", '[policy]\nextends = "default"\n\n' + _toml(
+        key="support.extra_visit", process="step_down", stage="support",
+        due="stage:suport + 10 days"))
+    ours = _file(tmp_path, "ours.toml", '[policy]\nextends = "county.toml"\n')
+    with pytest.raises(PolicyError) as raised:
+        load_policy(str(ours))
+    assert str(raised.value) == (
+        f"{base}: rule support.extra_visit: due 'stage:suport' names stage 'suport', not a "
+        "stage of step_down (identification, preparation, matching, introduction, support)")

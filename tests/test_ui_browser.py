@@ -1,7 +1,9 @@
 """End to end in a real browser: a practitioner resumes a suspended Step Down flow run from the
 Prefect UI's Resume dialog, the form rendered from the ``Suitability`` JSON schema. The first
 submission breaks a rule only the flow can check: the refusal is the run's state message, heads
-the form and the case's timeline, and the form comes back filled in with what was typed.
+the form and the case's timeline, and the form comes back filled in with what was typed. Then
+the same for a declared process's form: an emergency placement move's authorisation
+(``placement.toml``), refused without the alternatives considered, then approved.
 
 Runs Debian's chromium (``apt-get install chromium``) headless through Python Playwright; no
 browser is downloaded. Without /usr/bin/chromium the test is skipped, except under CI=true where
@@ -22,6 +24,7 @@ Notes on the Prefect 3.8.8 UI (prefect-design), which shaped the selectors below
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -212,6 +215,140 @@ def test_a_practitioner_records_the_suitability_meeting_in_the_prefect_ui(
     shown = system.ok("case", "show", REF, "--json").json()
     assert shown["waiting_for"] == "identification.pact_decision"
     assert shown["flow_runs"][0]["flow_run_id"] == run_id
+
+
+PLACEMENT = "PL-UI"
+EMERGENCY_REFUSAL = ("alternatives_considered: an emergency move needs the alternatives "
+                     "considered (Placement Stability guidance): it must be true to approve it")
+
+
+def test_an_emergency_move_is_authorised_in_the_prefect_ui_once_alternatives_are_considered(
+    browser: Any, system: System, tmp_path: Path
+) -> None:
+    """The placement authorisation form (placement.toml) in the Resume dialog, with its titles
+    and help: an emergency approval without the alternatives considered is refused (the reason
+    on the run and on top of the form, nothing accepted), then the complete approval starts the
+    move stage."""
+    from playwright.sync_api import expect
+
+    opening = {"planned_on": TODAY, "emergency": True, "out_of_area": False}
+    system.ok("open", "placement", PLACEMENT, "--child", "CH-UI", "--data", json.dumps(opening))
+    shown = system.wait_for_form(PLACEMENT, "placement.authorisation")
+    run_id = shown["flow_runs"][0]["flow_run_id"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    page = context.new_page()
+    api_errors: list[str] = []
+    page.on("response", lambda r: api_errors.append(f"{r.status} {r.request.method} {r.url}")
+            if "/api/" in r.url and r.status >= 400 else None)
+    try:
+        page.goto(f"http://127.0.0.1:{system.port}/runs/flow-run/{run_id}")
+        expect(page.get_by_text(f"{PLACEMENT}-authorisation", exact=True)).to_be_visible()
+        expect(page.get_by_text("Suspended", exact=True).first).to_be_visible()
+        page.get_by_role("button", name="Resume").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_text("Resume Flow Run")).to_be_visible()
+
+        def field(title: str) -> Any:  # an optional field's label ends "(Optional)"
+            label = page.get_by_text(re.compile(rf"^{re.escape(title)}( \(Optional\))?$"))
+            return dialog.locator(".schema-form-property").filter(has=label)
+
+        # Every field has its title and its help from the declaration.
+        for title in ("Date of the decision", "Decided by", "Decision",
+                      "Immediate safeguarding concern", "Alternatives considered"):
+            expect(field(title)).to_have_count(1)
+            expect(field(title)).to_be_visible()
+        expect(field("Alternatives considered")).to_contain_text(
+            "Required for an emergency move: the alternatives to moving the child were "
+            "considered")
+        expect(field("Decided by")).to_contain_text("HARP or the relevant Head of Service")
+
+        decided = field("Date of the decision")
+        decided.get_by_text("Select date").click()
+        picker = page.locator(".p-date-picker")
+        picker.locator("input[type=date]").fill(TODAY)
+        picker.get_by_role("button", name="Apply").click()
+        expect(picker).to_be_hidden()
+        expect(decided).to_contain_text("Dec 1st, 2027")
+        for title, choice in (("Decided by", "head_of_service"), ("Decision", "approved")):
+            select = field(title)
+            select.locator("button.p-select-button__control").focus()
+            page.keyboard.press("ArrowDown")
+            page.get_by_role("listbox").get_by_role("option", name=choice, exact=True).click()
+            expect(page.get_by_role("listbox")).to_be_hidden()
+            expect(select.locator(".p-select-button__value")).to_have_text(choice)
+        concern = field("Immediate safeguarding concern").get_by_role("switch")
+        concern.click()
+        expect(concern).to_have_attribute("aria-checked", "true")
+        considered = field("Alternatives considered").get_by_role("switch")
+        expect(considered).to_have_attribute("aria-checked", "false")
+        page.screenshot(path=SCREENSHOTS / "1x-placement-authorisation.png")
+
+        def submit() -> None:
+            with page.expect_response(f"**/api/flow_runs/{run_id}/resume") as answer:
+                dialog.get_by_role("button", name="Submit").click()
+            assert answer.value.status < 400, (
+                f"resume -> {answer.value.status}: {answer.value.text()}")
+
+        # An emergency approved without the alternatives considered: refused by the flow.
+        submit()
+        expect(dialog).to_be_hidden()
+        state = wait_for_state_message(system, run_id, "Last input refused")
+        assert state["message"] == f"Last input refused: {EMERGENCY_REFUSAL}"
+        timeline = httpx.get(f"{system.api}/artifacts/case-pl-ui/latest").json()["data"]
+        assert f"**Last input refused** (through the ui): {EMERGENCY_REFUSAL}" in timeline
+        refused = system.ok("case", "show", PLACEMENT, "--json").json()
+        assert (refused["stage"], refused["status"], refused["waiting_for"]) == (
+            "authorisation", "open", "placement.authorisation")
+        items = {i["key"]: i for i in system.ok("case", "timeline", PLACEMENT, "--json").json()
+                 if i["ref"] == PLACEMENT}
+        assert items["placement.authorisation"]["status"] == "pending"  # nothing accepted
+        assert "placement.irs_informed" not in items
+
+        # Resume again: the reason heads the form, the fields as they were submitted.
+        page.reload()
+        expect(page.get_by_text("Suspended", exact=True).first).to_be_visible()
+        page.get_by_role("button", name="Resume").click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_text("Last input refused:").first).to_be_visible()
+        expect(dialog.get_by_text(EMERGENCY_REFUSAL).first).to_be_visible()
+        expect(field("Date of the decision")).to_contain_text("Dec 1st, 2027")
+        expect(field("Decision").locator(".p-select-button__value")).to_have_text("approved")
+        concern = field("Immediate safeguarding concern").get_by_role("switch")
+        expect(concern).to_have_attribute("aria-checked", "true")
+        considered = field("Alternatives considered").get_by_role("switch")
+        expect(considered).to_have_attribute("aria-checked", "false")
+        page.screenshot(path=SCREENSHOTS / "1x-placement-refused.png")
+
+        # With the alternatives considered the approval is accepted: the move stage starts.
+        considered.click()
+        expect(considered).to_have_attribute("aria-checked", "true")
+        submit()
+        expect(dialog).to_be_hidden()
+        moved = system.wait_for_form(PLACEMENT, "placement.move")
+    except Exception:
+        page.screenshot(path=tmp_path / "failure.png")
+        print(f"failure screenshot: {tmp_path / 'failure.png'}")
+        print("failed API calls from the UI:", *api_errors, sep="\n  ")
+        print("stepdown serve, last lines:\n" + "".join(system.log[-80:]))
+        raise
+    finally:
+        context.close()
+
+    assert (moved["stage"], moved["status"]) == ("move", "open")
+    items = {i["key"]: i for i in system.ok("case", "timeline", PLACEMENT, "--json").json()
+             if i["ref"] == PLACEMENT}
+    assert (items["placement.authorisation"]["status"],
+            items["placement.authorisation"]["done_on"]) == ("done", TODAY)
+    # An emergency's planning meeting is counted from the move, which is not recorded yet.
+    assert "placement.planning_meeting" not in items
+    audit = system.ok("case", "audit", PLACEMENT, "--json").json()
+    assert [e["detail"].get("channel") for e in audit
+            if e["action"] in ("input.rejected", "input.accepted")
+            and e["detail"].get("form") == "placement.authorisation"][-2:] == ["ui", "ui"]
 
 
 def wait_for_state_message(system: System, run_id: str, starts: str,

@@ -227,6 +227,15 @@ def test_the_printed_audit_withholds_free_text_and_keeps_keys_and_statuses() -> 
                      "due": "2026-12-24", "reason": "...", "title": "..."}
 
 
+def test_the_printed_audit_says_why_a_due_date_moved_and_which_process_moved_it() -> None:
+    because = ("brought forward: within 20 working days of the placement change on 2027-08-27, "
+               "PL-P1")
+    shown = summary({"key": "cla.review#2", "due": "2027-09-27", "because": because,
+                     "by": "PL-P2", "opened": "UE-CH-P1-20271105", "note": "Jamie moved"})
+    assert shown == {"key": "cla.review#2", "due": "2027-09-27", "because": because,
+                     "by": "PL-P2", "opened": "UE-CH-P1-20271105", "note": "..."}
+
+
 runner = CliRunner()
 
 

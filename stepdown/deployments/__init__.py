@@ -22,6 +22,9 @@ class Spec:
     parameters: dict[str, Any] = field(default_factory=dict)
     cron: str | None = None  # in TIMEZONE
     deployment_name: str = DEPLOYMENT
+    # A setting (a field of Settings) without which the schedule is off: the deployment is
+    # still served, and can be run by hand.
+    needs: str | None = None
 
     @property
     def deployment(self) -> str:
@@ -62,6 +65,10 @@ SPECS: dict[str, Spec] = {
     # 001: breakdowns are counted and analysed monthly; on the 1st, for the month before.
     "report.breakdowns": Spec("stepdown.flows.breakdown_report:breakdown_report",
                               "breakdown-report", tags=("report",), cron="0 7 1 * *"),
+    # DOMAIN.md section 11: the authority's SSDA903 extract, read daily before the sweep (its
+    # new processes are on the worklist by 07:00); off unless STEPDOWN_SSDA903_PATH is set.
+    "import.ssda903": Spec("stepdown.flows.ssda903_import:ssda903_import", "ssda903-import",
+                           tags=("import",), cron="0 6 * * *", needs="ssda903_path"),
 }
 
 
@@ -73,9 +80,16 @@ def cron_env(key: str) -> str:
     return Settings.cron_env(key)
 
 
+def _wanted(spec: Spec) -> bool:
+    """A schedule that needs a setting is off while the setting is unset."""
+    from stepdown.config import get_settings
+
+    return spec.needs is None or bool(getattr(get_settings(), spec.needs))
+
+
 def scheduled_deployments() -> list[str]:
     """The full names of the deployments that have a schedule when served with schedules on."""
-    return [spec.deployment for spec in SPECS.values() if spec.cron]
+    return [spec.deployment for spec in SPECS.values() if spec.cron and _wanted(spec)]
 
 
 def schedules() -> dict[str, str]:
@@ -89,7 +103,7 @@ def schedules() -> dict[str, str]:
     out = {}
     for key, spec in SPECS.items():
         cron = settings.cron(key) or spec.cron
-        if cron:
+        if cron and _wanted(spec):
             out[spec.deployment] = cron
     return out
 

@@ -18,8 +18,12 @@ import holidays
 
 LONDON = ZoneInfo("Europe/London")
 
-UNITS = ("hours", "days", "weeks", "months", "working_days")
-_DURATION = re.compile(r"^\s*(\d+)\s+(hour|day|week|month|working[ _]day)s?\s*$")
+UNITS = ("hours", "days", "weeks", "months", "working_days", "terms")
+_DURATION = re.compile(r"^\s*(\d+)\s+(hour|day|week|month|working[ _]day|term)s?\s*$")
+
+# (rule) School terms end on 31 December, 31 March and 31 July unless a policy gives its own
+# term dates (DOMAIN.md section 9): month and day of each term's last day.
+TERM_ENDS: tuple[tuple[int, int], ...] = ((12, 31), (3, 31), (7, 31))
 _HOURS = re.compile(r"^\s*([01]\d|2[0-3]):([0-5]\d)\s*-\s*([01]\d|2[0-3]):([0-5]\d)\s*$")
 
 # The office hours of a working day (Europe/London): outside them the emergency duty team covers.
@@ -101,6 +105,40 @@ def previous_working_day(day: date) -> date:
     return day
 
 
+def term_end(day: date, ends: tuple[tuple[int, int], ...] = TERM_ENDS) -> date:
+    """The last day of the school term ``day`` falls in (the first term end on or after it)."""
+    candidates = [date(day.year + extra, month, last) for extra in (0, 1)
+                  for month, last in ends]
+    return min(c for c in candidates if c >= day)
+
+
+def add_terms(day: date, n: int, ends: tuple[tuple[int, int], ...] = TERM_ENDS) -> date:
+    """The last day of the n-th term after the one ``day`` falls in (a PEP every term: by the
+    end of the term after the previous one's)."""
+    current = term_end(day, ends)
+    for _ in range(n):
+        current = term_end(current + timedelta(days=1), ends)
+    return current
+
+
+def parse_term_ends(values: object) -> tuple[tuple[int, int], ...]:
+    """A policy's term dates, ``["12-31", "03-31", "07-31"]``: each term's last day (MM-DD)."""
+    if not isinstance(values, (list, tuple)) or not values:
+        raise ValueError("term_ends must be a list of MM-DD dates, e.g. [\"12-31\", \"03-31\"]")
+    out = []
+    for value in values:
+        match = re.match(r"^(\d\d)-(\d\d)$", str(value))
+        if not match:
+            raise ValueError(f"term_ends: {value!r} is not MM-DD")
+        month, last = int(match.group(1)), int(match.group(2))
+        try:
+            date(2024, month, last)  # a leap year: 02-29 is a valid term end
+        except ValueError:
+            raise ValueError(f"term_ends: {value!r} is not a day of the year") from None
+        out.append((month, last))
+    return tuple(sorted(set(out)))
+
+
 def add_months(day: date, n: int) -> date:
     """Calendar months, clamped to the month's end (2026-01-31 + 1 month = 2026-02-28)."""
     month_index = day.month - 1 + n
@@ -115,13 +153,15 @@ class Duration:
 
     amount: int
     unit: str
+    terms: tuple[tuple[int, int], ...] = TERM_ENDS  # the term ends a "terms" duration counts
 
     @classmethod
     def parse(cls, text: str) -> Duration:
         match = _DURATION.match(text)
         if not match:
             raise ValueError(
-                f"{text!r} is not a duration: write '<n> hours|days|weeks|months|working days'"
+                f"{text!r} is not a duration: write "
+                "'<n> hours|days|weeks|months|working days|terms'"
             )
         unit = match.group(2).replace(" ", "_") + "s"
         return cls(int(match.group(1)), unit)
@@ -131,7 +171,7 @@ class Duration:
         return self.unit == "hours"
 
     def __mul__(self, k: int) -> Duration:
-        return Duration(self.amount * k, self.unit)
+        return Duration(self.amount * k, self.unit, self.terms)
 
     def after(self, day: date) -> date:
         """``day`` plus this duration, as a date (not for hours)."""
@@ -143,6 +183,8 @@ class Duration:
             return add_months(day, self.amount)
         if self.unit == "working_days":
             return add_working_days(day, self.amount)
+        if self.unit == "terms":
+            return add_terms(day, self.amount, self.terms)
         raise ValueError(f"{self} is elapsed time: use after_instant")
 
     def before(self, day: date) -> date:
@@ -156,6 +198,8 @@ class Duration:
             return add_months(day, -self.amount)
         if self.unit == "working_days":
             return subtract_working_days(day, self.amount)
+        if self.unit == "terms":
+            raise ValueError(f"{self}: terms count forward only")
         raise ValueError(f"{self} is elapsed time: use before_instant")
 
     def before_instant(self, moment: datetime) -> datetime:

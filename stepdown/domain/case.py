@@ -41,6 +41,8 @@ class CaseView:
     # The child's other processes: the days their obligations were done, by key (the
     # stability meetings held before an unplanned ending).
     child_done: dict[str, list[date]] = field(default_factory=dict)
+    child: str = ""  # the child's opaque reference
+    stages: tuple[str, ...] = ()  # the process's stages, in order (its declaration's)
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Effects:
     early: list[tuple[str, date, str]] = field(default_factory=list)  # (key, earliest, reason)
     # Processes the input opens for the child: (kind, ref, opening values, opened on).
     opens: list[tuple[str, str, dict[str, Any], date]] = field(default_factory=list)
+    # The child's other open processes the input ends: (kind, stage or None, outcome, on).
+    ends: list[tuple[str, str | None, str, date]] = field(default_factory=list)
 
 
 def check_date(name: str, value: date, *, not_before: date | None, what: str, today: date) -> None:
@@ -69,11 +73,15 @@ def check_open(case: CaseView) -> None:
         raise FormError("ref", f"{case.ref} is closed ({case.outcome}); it takes no more input")
 
 
-def check_stage(case: CaseView, key: str, process: str, stage: str | None) -> None:
+def check_stage(case: CaseView, key: str, process: str, stage: str | None,
+                not_yet: str = "") -> None:
     """A stage's decision form is taken only while the case is in that stage."""
     check_open(case)
     if process != case.kind:
         raise FormError("form", f"{key} is a {process} form; {case.ref} is {case.kind}")
+    if (not_yet and stage in case.stages and case.stage in case.stages
+            and case.stages.index(case.stage) < case.stages.index(stage)):
+        raise FormError("form", f"{key}: {not_yet} ({case.ref} is in {case.stage})")
     if stage != case.stage:
         raise FormError("form", f"{key} belongs to {stage}; {case.ref} is in {case.stage}")
 

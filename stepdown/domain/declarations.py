@@ -31,7 +31,7 @@ from stepdown.domain.vocabulary import ROLES
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FORM_KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
 FORM_KINDS = ("opening", "stage", "completion")
-LINK_TYPES = ("shows", "disrupts", "opens")
+LINK_TYPES = ("shows", "disrupts", "opens", "ends")
 
 
 class DeclarationError(ValueError):
@@ -189,6 +189,9 @@ class FormDecl:
     not_before: str | None = None  # form:<key>.<field>; default: the stage's start
     not_before_what: str = ""
     opens_on: str = "date_field"  # an opening form: the process opens on its date, or "today"
+    # A stage form submitted while the process is in an earlier stage: why it cannot be yet
+    # (a move before it is authorised).
+    not_yet: str = ""
     refuse: tuple[Refuse, ...] = ()
     complete: tuple[Complete, ...] = ()
     on: tuple[On, ...] = ()
@@ -209,7 +212,7 @@ class Step:
     obligation: str | None = None
     completion: str | None = None
     repeat: bool = False
-    when: str | None = None  # a named condition (stepdown.domain.checks) for the step to run
+    when: str | None = None  # a named condition (stepdown.domain.checks) or a condition
     description: str = ""
 
     @property
@@ -233,8 +236,11 @@ class Link:
     disrupts: opening this process closes the child's open ``kind`` process in ``stage`` with
     ``outcome`` (recorded on the opening as ``<kind>_ref``).
     opens: an accepted ``form`` (when ``when`` holds) opens a ``kind`` process for the child,
-    with reference ``ref`` (``{ref}`` is this process's) and opening ``data``: each opening field
-    from a condition (true or false) or from this form's fields (``a|b``: the first given)."""
+    with reference ``ref`` (``{ref}`` is this process's, ``{child}`` the child's, a date field
+    takes a format: ``{ended_on:%Y%m%d}``) and opening ``data``: each opening field from a
+    condition (true or false) or from this form's fields (``a|b``: the first given).
+    ends: an accepted ``form`` (when ``when`` holds) closes the child's other open ``kind``
+    processes (in ``stage``, when given) with ``outcome``: a new move ends the last placement."""
 
     type: str
     kind: str
@@ -396,7 +402,7 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
         raise DeclarationError(f"{where}: kind must be one of {', '.join(FORM_KINDS)}")
     allowed = {"key", "kind", "model", "title", "description", "field", "stage", "date_field",
                "once", "not_before", "not_before_what", "refuse", "complete", "on", "exception",
-               "source", "opens_on"}
+               "source", "opens_on", "not_yet"}
     unknown = set(raw) - allowed
     if unknown:
         raise DeclarationError(f"{where}: {', '.join(sorted(unknown))} not allowed")
@@ -431,7 +437,8 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
                     date_field=date_field, once=bool(raw.get("once", True)),
                     not_before=raw.get("not_before"),
                     not_before_what=str(raw.get("not_before_what", "")),
-                    opens_on=str(raw.get("opens_on", "date_field")), refuse=refuse,
+                    opens_on=str(raw.get("opens_on", "date_field")),
+                    not_yet=str(raw.get("not_yet", "")), refuse=refuse,
                     complete=complete, on=on, exceptions=exceptions,
                     source=str(raw.get("source", "")))
 
@@ -532,16 +539,20 @@ def _check(catalogue: Catalogue) -> None:
                     raise DeclarationError(f"{where}: stage {stage.name} waits for completion "
                                            f"{step.completion!r}, which is not declared")
                 if step.when is not None and step.when not in checks.CONDITIONS:
-                    raise DeclarationError(f"{where}: step condition {step.when!r} is not a "
-                                           f"named condition ({', '.join(checks.CONDITIONS)})")
+                    _check_step_condition(catalogue, process, step.when, where)
         for link in process.links:
             if link.kind not in catalogue.processes:
                 raise DeclarationError(f"{where}: a link names kind {link.kind!r}, which is "
                                        "not declared")
-            if link.type == "opens" and (link.form is None or link.form not in catalogue.forms
-                                         or catalogue.forms[link.form].process != process.kind):
-                raise DeclarationError(f"{where}: an opens link needs 'form', a form of "
+            if link.type in ("opens", "ends") and (
+                    link.form is None or link.form not in catalogue.forms
+                    or catalogue.forms[link.form].process != process.kind):
+                raise DeclarationError(f"{where}: an {link.type} link needs 'form', a form of "
                                        f"{process.kind}")
+            if link.stage is not None and link.stage not in catalogue.processes[
+                    link.kind].stage_names:
+                raise DeclarationError(f"{where}: a link names stage {link.stage!r}, not a "
+                                       f"stage of {link.kind}")
         for other in catalogue.processes.values():
             if other is not process and set(flows) & {s.flow for s in other.flow_stages()}:
                 raise DeclarationError(f"{where}: a flow name is used by {other.kind} too")
@@ -557,6 +568,11 @@ def _check(catalogue: Catalogue) -> None:
                                        f"{form.process}")
         _check_names(catalogue, form, where)
         for refuse in form.refuse:
+            clauses = refuse.when.clauses if refuse.when is not None else ()
+            if form.kind == "opening" and (refuse.check is not None or any(
+                    c.ref is not None or c.name.startswith("opening.") for c in clauses)):
+                raise DeclarationError(f"{where}: an opening form's refusal reads its own "
+                                       "fields only (there is no record yet)")
             if refuse.check is not None and refuse.check not in checks.CHECKS:
                 raise DeclarationError(f"{where}: check {refuse.check!r} is not a named check "
                                        f"({', '.join(checks.CHECKS)})")
@@ -606,6 +622,27 @@ def _check_names(catalogue: Catalogue, form: FormDecl, where: str) -> None:
         if exception.field is not None and exception.field not in fields:
             raise DeclarationError(f"{where}: exception field {exception.field!r} is not a "
                                    "field of the form")
+
+
+def _check_step_condition(catalogue: Catalogue, process: ProcessDecl, text: str,
+                          where: str) -> None:
+    """A step's ``when``: a named condition, or a condition on the process's record only
+    (``opening.<field>``, ``done:<key>``, ``form:<key>``), as the run reaches the step."""
+    from stepdown.domain import checks
+
+    try:
+        condition = Condition.parse(text)
+    except DeclarationError as exc:
+        raise DeclarationError(f"{where}: step condition {text!r} is neither a named condition "
+                               f"({', '.join(checks.CONDITIONS)}) nor a condition: {exc}") from None
+    opening = catalogue.forms.get(process.opening)
+    known = {f"opening.{f.name}" for f in (opening.fields if opening else ())}
+    for clause in condition.clauses:
+        if clause.ref is None and clause.name not in known:
+            raise DeclarationError(f"{where}: step condition {text!r} names {clause.name!r}: a "
+                                   "step's condition reads opening.<field>, done:<key> or "
+                                   f"form:<key> (or is a named condition: "
+                                   f"{', '.join(checks.CONDITIONS)})")
 
 
 def settings_named(catalogue: Catalogue) -> set[str]:

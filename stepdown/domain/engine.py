@@ -14,6 +14,7 @@ from typing import Any
 
 from stepdown.domain import calendar as cal
 from stepdown.domain.calendar import Duration
+from stepdown.domain.declarations import Condition
 from stepdown.domain.policy import Anchor, DateExpr, Policy, Rule
 
 _MAX_OCCURRENCES = 500  # a guard against a policy that never ends a chain
@@ -34,6 +35,10 @@ class Facts:
     stage_ends: dict[str, date] = field(default_factory=dict)
     forms: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     done: dict[str, Completion] = field(default_factory=dict)
+    opening: dict[str, Any] = field(default_factory=dict)  # the opening form's values
+    # Dated events of the child's other processes a rule is pulled by (``pulled_by``), by the
+    # event's text: (the day, the other process's reference).
+    child: dict[str, list[tuple[date, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,7 @@ class Planned:
     completion: str | None = None
     owner_role: str | None = None  # set when a record names the owner (a chair, an action's)
     title_text: str | None = None
+    note: str | None = None  # why the due date is not the rule's own (pulled forward by a move)
 
     @property
     def stage(self) -> str:
@@ -59,7 +65,8 @@ class Planned:
 
     @property
     def title(self) -> str:
-        return self.title_text or self.rule.title
+        title = self.title_text or self.rule.title
+        return f"{title} ({self.note})" if self.note else title
 
 
 def as_when(value: Any) -> date | datetime | None:
@@ -124,7 +131,7 @@ class _Planner:
     def emit(self, rule: Rule, key: str, opened: date | datetime, due: date | datetime | None,
              earliest: date | datetime | None = None, completion: str | None = None,
              owner: str | None = None, title: str | None = None,
-             anchor: date | datetime | None = None) -> Planned:
+             anchor: date | datetime | None = None, note: str | None = None) -> Planned:
         due_on, due_at = split_due(due, not_before=anchor)
         earliest_on = cal.earliest(_day(earliest)) if earliest is not None else None
         end = self.facts.stage_ends.get(rule.stage)
@@ -133,7 +140,7 @@ class _Planner:
         planned = Planned(key=key, rule=rule, opened_on=_day(opened), due_on=due_on, due_at=due_at,
                           earliest_on=earliest_on, cancelled=cancelled,
                           completion=completion if completion is not None else rule.completion,
-                          owner_role=owner, title_text=title)
+                          owner_role=owner, title_text=title, note=note)
         self.out[key] = planned
         return planned
 
@@ -173,16 +180,78 @@ class _Planner:
 
     def chain(self, rule: Rule) -> None:
         assert rule.first is not None and rule.every is not None
-        opened = self.anchor(rule.first.anchor)
+        start = self.anchor(rule.first.anchor)
+        opened = start
         due, base = self.value(rule.first), self.based(rule.first)
         k = 1
         while due is not None and opened is not None and k <= _MAX_OCCURRENCES:
-            planned = self.emit(rule, f"{rule.key}#{k}", opened, due, anchor=base)
-            done = self.facts.done.get(planned.key)
+            key = f"{rule.key}#{k}"
+            done = self.facts.done.get(key)
+            due, base, note = self.pulled(rule, opened, due, base, done)
+            planned = self.emit(rule, key, opened, due, anchor=base, note=note)
             if planned.cancelled or done is None:
                 return
-            opened, due, base = done.done_on, shift(done.done_on, rule.every), done.done_on
+            every = rule.intervals[k - 1] if k <= len(rule.intervals) else rule.every
+            if (rule.then_every is not None and rule.then_after is not None and start is not None
+                    and done.done_on >= shift(start, rule.then_after)
+                    and self.holds(rule.then_when, done.data)):
+                every = rule.then_every  # e.g. a long-term match: the slower interval
+            opened, due, base = done.done_on, shift(done.done_on, every), done.done_on
             k += 1
+
+    def pulled(self, rule: Rule, opened: date | datetime, due: date | datetime,
+               base: date | datetime | None, done: Completion | None
+               ) -> tuple[date | datetime, date | datetime | None, str | None]:
+        """An occurrence pulled forward by the child's event after it opened (and before it
+        was done): due ``pulled_to`` after the earliest such event, when that is sooner."""
+        if not rule.pulled_by or rule.pulled_to is None:
+            return due, base, None
+        events = sorted((day, ref, event.text) for event in rule.pulled_by
+                        for day, ref in self.facts.child.get(event.text, ())
+                        if day >= _day(opened) and (done is None or day <= done.done_on))
+        if not events:
+            return due, base, None
+        day, ref, _text = events[0]
+        sooner = shift(day, rule.pulled_to)
+        if _day(sooner) >= _day(due):
+            return due, base, None
+        return sooner, day, (f"brought forward: within {rule.pulled_to} of the "
+                             f"{rule.pulled_what} on {day}, {ref}")
+
+    def holds(self, condition: Condition | None, values: dict[str, Any]) -> bool:
+        if condition is None:
+            return True
+        opening = {f"opening.{k}": v for k, v in self.facts.opening.items()}
+        return condition.holds({**opening, **values}, done=set(self.facts.done),
+                               forms=set(self.facts.forms), settings=self.policy.settings)
+
+    def each(self, rule: Rule) -> None:
+        """One obligation per occurrence of rule ``of`` (``#k`` in its anchors is that one)."""
+        assert rule.of is not None and rule.due is not None
+        for key, occurrence in list(self.out.items()):
+            if occurrence.rule.key != rule.of:
+                continue
+            number = key.rpartition("#")[2] if "#" in key else ""
+
+            def at(expr: DateExpr | None, number: str = number) -> DateExpr | None:
+                if expr is None:
+                    return None
+                name = expr.anchor.name.replace("#k", f"#{number}" if number else "")
+                return DateExpr(Anchor(expr.anchor.kind, name, expr.anchor.field,
+                                       expr.anchor.where), expr.offset, expr.before)
+
+            due_expr = at(rule.due)
+            due = self.value(due_expr)
+            if due is None:
+                continue
+            opened = (self.value(at(rule.opens)) if rule.opens is not None
+                      else occurrence.opened_on)
+            if opened is None:
+                continue
+            # Set from the occurrence's due date, it moves with it, and says why.
+            note = occurrence.note if rule.due.anchor.kind == "due" else None
+            self.emit(rule, f"{rule.key}#{number}" if number else rule.key, opened, due,
+                      anchor=self.based(due_expr), note=note)
 
     def series(self, rule: Rule) -> None:
         assert rule.start is not None and rule.every is not None
@@ -231,7 +300,8 @@ class _Planner:
 
     def run(self) -> list[Planned]:
         for rule in self.policy.rules_for(self.facts.process):
-            getattr(self, rule.kind)(rule)
+            if rule.when is None or self.holds(rule.when, {}):
+                getattr(self, rule.kind)(rule)
         return list(self.out.values())
 
 

@@ -1,7 +1,9 @@
 """The practice policy: timescales as data, loaded from a TOML file.
 
-The default policy ships in ``stepdown/policies/default.toml``; a local authority points
-``STEPDOWN_POLICY`` at its own copy. Every rule names its source document and section.
+The default policy ships in ``stepdown/policies/default.toml``, beside presets for the source
+authorities' own standards; ``STEPDOWN_POLICY`` names a preset or a local authority's own file. A
+file may extend another (``[policy] extends = "default"``) and override its rules by key. Every
+rule names its source document and section.
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from stepdown.domain.calendar import Duration
-from stepdown.domain.declarations import Catalogue, load_catalogue
+from stepdown.domain.calendar import TERM_ENDS, Duration, parse_term_ends
+from stepdown.domain.declarations import (
+    Catalogue,
+    Condition,
+    DeclarationError,
+    load_catalogue,
+    settings_named,
+)
 from stepdown.domain.vocabulary import ROLES
 
-KINDS = ("once", "chain", "series", "extension", "actions")
+KINDS = ("once", "chain", "series", "extension", "actions", "each")
 
 # The timescales named checks and the ladder use, when a policy file does not set them.
 DEFAULT_SETTINGS: dict[str, Any] = {
@@ -36,6 +44,29 @@ _ANCHOR = re.compile(
 
 class PolicyError(ValueError):
     """A policy file that cannot be used, with the rule and the reason."""
+
+
+_CHILD = re.compile(r"^(?P<kind>[a-z][a-z0-9_]*):"
+                    r"(?P<anchor>stage:[a-z_]+|form:[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+)$")
+
+
+@dataclass(frozen=True)
+class ChildEvent:
+    """A dated event in the child's other processes of ``kind``: a stage's start
+    (``placement:stage:placement``) or a form's date field
+    (``placement:form:placement.move.moved_on``)."""
+
+    kind: str
+    anchor: Anchor
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> ChildEvent:
+        match = _CHILD.match(text.strip())
+        if not match:
+            raise PolicyError(f"pulled_by {text!r} is not '<kind>:stage:<name>' or "
+                              "'<kind>:form:<form>.<field>'")
+        return cls(match.group("kind"), Anchor.parse(match.group("anchor"), stage=""), text)
 
 
 @dataclass(frozen=True)
@@ -60,6 +91,14 @@ class Anchor:
             return cls("form", match.group("form"), match.group("field"), where)
         return cls("stage", match.group("stage") or stage)
 
+    def __str__(self) -> str:
+        if self.kind == "stage":
+            return f"stage:{self.name}"
+        if self.kind != "form":
+            return f"{self.kind}:{self.name}"
+        where = f"[{self.where[0]}={self.where[1]}]" if self.where else ""
+        return f"form:{self.name}.{self.field}{where}"
+
 
 @dataclass(frozen=True)
 class DateExpr:
@@ -79,6 +118,11 @@ class DateExpr:
         offset = Duration.parse(match.group("offset")) if match.group("offset") else None
         return cls(Anchor.parse(match.group("anchor"), stage=stage), offset,
                    before=match.group("sign") == "-")
+
+    def __str__(self) -> str:
+        if self.offset is None:
+            return str(self.anchor)
+        return f"{self.anchor} {'-' if self.before else '+'} {self.offset}"
 
 
 @dataclass(frozen=True)
@@ -118,6 +162,23 @@ class Rule:
     weeks_field: str | None = None
     # actions: one obligation per item of a list recorded at a completion
     list_field: str | None = None
+    # any kind: the rule applies only when this holds (``opening.<field>``, done:, form:)
+    when: Condition | None = None
+    # chain: the intervals after the first occurrences, before ``every`` applies (a review 3
+    # months after the first, then every 6 months)
+    intervals: tuple[Duration, ...] = ()
+    # chain: the next occurrence is pulled forward to ``pulled_to`` after an event of the
+    # child's other processes (a move of placement) after it opened, when it was due later
+    pulled_by: tuple[ChildEvent, ...] = ()
+    pulled_to: Duration | None = None
+    pulled_what: str = "placement change"  # what the event is, in the timeline's note
+    # chain: a slower interval once ``then_after`` has passed since the first anchor, when the
+    # previous occurrence's completion says ``then_when`` (a long-term match: 6-monthly visits)
+    then_every: Duration | None = None
+    then_after: Duration | None = None
+    then_when: Condition | None = None
+    # each: one obligation per occurrence of rule ``of`` (its anchors' ``#k`` is the occurrence)
+    of: str | None = None
 
     @property
     def is_checklist(self) -> bool:
@@ -125,7 +186,7 @@ class Rule:
 
     @property
     def recurring(self) -> bool:
-        return self.kind in ("chain", "series", "extension")
+        return self.kind in ("chain", "series", "extension", "each")
 
 
 @dataclass(frozen=True)
@@ -136,6 +197,8 @@ class Policy:
     path: str = ""
     # Where the policy and the process declarations disagree (an obligation with no rule).
     problems: tuple[str, ...] = ()
+    # The policies it extends, nearest first (``[policy] extends``).
+    extends: tuple[str, ...] = ()
 
     def rules_for(self, process: str) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.process == process)
@@ -152,17 +215,40 @@ class Policy:
 _ALLOWED = {
     "once": {"due", "earliest", "opens", "completion", "ends_with_stage", "owner_from",
              "or_earlier"},
-    "chain": {"first", "every"},
+    "chain": {"first", "every", "intervals", "pulled_by", "pulled_to", "pulled_what", "then_every",
+              "then_after", "then_when", "completion"},
+    "each": {"of", "due", "opens", "completion"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
                "earliest_last", "extend_field", "extend_value", "extend_count"},
     "extension": {"after", "field", "value", "weeks_field", "completion"},
     "actions": {"after", "list_field"},
 }
-_COMMON = {"key", "kind", "process", "stage", "owner", "title", "source"}
+_COMMON = {"key", "kind", "process", "stage", "owner", "title", "source", "when"}
 
 
-def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue) -> Rule:
-    where = f"rule {index + 1} ({raw.get('key', '?')})"
+def _condition(raw: dict[str, Any], name: str, catalogue: Catalogue,
+               fields: set[str] | None = None) -> Condition | None:
+    """A rule's condition: over the process's opening form (``opening.<field>``), done: and
+    form:, or (``fields``) over a completion's fields; the names are checked here."""
+    if name not in raw:
+        return None
+    try:
+        condition = Condition.parse(str(raw[name]))
+    except DeclarationError as exc:
+        raise PolicyError(str(exc)) from None
+    process = catalogue.processes[raw["process"]]
+    opening = catalogue.forms[process.opening]
+    known = ({f"opening.{f.name}" for f in opening.fields} if fields is None else fields)
+    for clause in condition.clauses:
+        if clause.ref is None and clause.name not in known:
+            raise PolicyError(f"{name} {condition.text!r} names {clause.name!r}: it may name "
+                              f"{', '.join(sorted(known)) or 'no field'}")
+    return condition
+
+
+def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
+          terms: tuple[tuple[int, int], ...] = TERM_ENDS) -> Rule:
+    where = f"rule {raw.get('key', '?')}" if raw.get("key") else f"rule {index + 1}"
     for name in ("key", "process", "stage", "owner", "title", "source"):
         if not isinstance(raw.get(name), str) or not raw[name].strip():
             raise PolicyError(f"{where}: '{name}' is required")
@@ -190,10 +276,11 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue) -> Rule:
             return DateExpr.parse(raw[name], stage=stage) if name in raw else None
 
         def dur(name: str) -> Duration | None:
-            return Duration.parse(raw[name]) if name in raw else None
+            return _duration(raw[name], terms) if name in raw else None
 
         common = dict(key=raw["key"], process=raw["process"], stage=stage, owner=raw["owner"],
-                      title=raw["title"], source=raw["source"], kind=kind)
+                      title=raw["title"], source=raw["source"], kind=kind,
+                      when=_condition(raw, "when", catalogue))
         if kind == "once":
             return Rule(**common, due=expr("due"), earliest=expr("earliest"), opens=expr("opens"),
                         completion=raw.get("completion"),
@@ -208,7 +295,35 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue) -> Rule:
         if kind == "chain":
             if "first" not in raw or "every" not in raw:
                 raise PolicyError(f"{where}: a chain needs 'first' and 'every'")
-            return Rule(**common, first=expr("first"), every=dur("every"))
+            if ("pulled_by" in raw) != ("pulled_to" in raw):
+                raise PolicyError(f"{where}: pulled_by and pulled_to go together")
+            then = [n for n in ("then_every", "then_after", "then_when") if n in raw]
+            if then and len(then) != 3:
+                raise PolicyError(f"{where}: then_every, then_after and then_when go together")
+            completion_fields = None
+            if "then_when" in raw:
+                decl = catalogue.forms.get(str(raw.get("completion")))
+                if decl is None:
+                    raise PolicyError(f"{where}: then_when needs the completion whose fields "
+                                      "it reads")
+                completion_fields = {f.name for f in decl.fields}
+            pulled = tuple(ChildEvent.parse(str(t)) for t in raw.get("pulled_by", ()))
+            for event in pulled:
+                if event.kind not in catalogue.processes:
+                    raise PolicyError(f"pulled_by {event.text!r}: {event.kind!r} is not a "
+                                      "declared kind")
+            return Rule(**common, first=expr("first"), every=dur("every"),
+                        intervals=tuple(_duration(t, terms) for t in raw.get("intervals", ())),
+                        pulled_by=pulled, pulled_to=dur("pulled_to"),
+                        pulled_what=str(raw.get("pulled_what", "placement change")),
+                        then_every=dur("then_every"), then_after=dur("then_after"),
+                        then_when=_condition(raw, "then_when", catalogue, completion_fields),
+                        completion=raw.get("completion"))
+        if kind == "each":
+            if "of" not in raw or "due" not in raw:
+                raise PolicyError(f"{where}: an each rule needs 'of' and 'due'")
+            return Rule(**common, of=str(raw["of"]), due=expr("due"), opens=expr("opens"),
+                        completion=raw.get("completion"))
         if kind == "series":
             if "start" not in raw or "every" not in raw:
                 raise PolicyError(f"{where}: a series needs 'start' and 'every'")
@@ -238,6 +353,11 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue) -> Rule:
         raise PolicyError(f"{where}: {exc}") from exc
 
 
+def _duration(text: Any, terms: tuple[tuple[int, int], ...]) -> Duration:
+    duration = Duration.parse(str(text))
+    return Duration(duration.amount, duration.unit, terms) if duration.unit == "terms" else duration
+
+
 def parse_policy(text: str, *, path: str = "<string>",
                  catalogue: Catalogue | None = None) -> Policy:
     """A policy file's rules, checked against the declarations (the shipped ones, unless
@@ -246,23 +366,175 @@ def parse_policy(text: str, *, path: str = "<string>",
     whole = catalogue is not None  # the policy in use: it and the declarations must agree
     declared = catalogue.rules if catalogue is not None else []
     catalogue = catalogue or load_catalogue()
+    data, files, extends = _policy_data(text, path, ())
+    settings = {**DEFAULT_SETTINGS, **data.get("settings", {})}
+    # Settings read outside the rules: term dates, and the SSDA903 import's unplanned reasons
+    # (stepdown.ssda903 checks its value).
+    known = {*DEFAULT_SETTINGS, "term_ends", "ssda903_unplanned_reasons",
+             *settings_named(catalogue)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise PolicyError(f"{path}: [settings] {unknown[0]!r} is not a setting: the settings are "
+                          f"{', '.join(sorted(known))}")
+    try:
+        terms = parse_term_ends(settings["term_ends"]) if "term_ends" in settings else TERM_ENDS
+    except ValueError as exc:
+        raise PolicyError(f"{path}: [settings] {exc}") from None
+    raws = list(data.get("rule", []))
+    own = {raw.get("key") for raw in raws}
+    raws += [raw for raw in declared if raw.get("key") not in own]
+    # Each rule's file, to name in an error: this one, one it extends, or the declaration that
+    # carries the rule.
+    origins = [*files, *(catalogue.processes[raw["process"]].path for raw in raws[len(files):])]
+    parsed = []
+    for i, raw in enumerate(raws):
+        try:
+            parsed.append(_rule(raw, i, catalogue, terms))
+        except PolicyError as exc:
+            raise PolicyError(f"{origins[i]}: {exc}") from None
+    rules = tuple(parsed)
+    keys = [r.key for r in rules]
+    # A key may have variants, each with its own condition (a planned and an emergency move).
+    duplicates = sorted({k for k in keys if keys.count(k) > 1
+                         and any(r.when is None for r in rules if r.key == k)})
+    if duplicates:
+        raise PolicyError(f"{path}: rule keys appear twice: {', '.join(duplicates)} (variants "
+                          "of one key each need their own 'when')")
+    for i, rule in enumerate(rules):
+        if rule.of is not None and rule.of not in {r.key for r in rules[:i]
+                                                   if r.process == rule.process}:
+            raise PolicyError(f"{origins[i]}: rule {rule.key}: of {rule.of!r} is not a rule of "
+                              f"{rule.process} before it")
+    _check_names(rules, catalogue, origins)
+    problems = _check_declarations(catalogue, rules, settings, path) if whole else ()
+    meta = data.get("policy", {})
+    return Policy(name=meta.get("name", Path(path).stem), rules=rules,
+                  settings=settings, path=path, problems=problems, extends=extends)
+
+
+_FILE_TABLES = {"policy", "settings", "rule"}
+_POLICY_KEYS = {"name", "timezone", "extends"}
+
+
+def _policy_data(text: str, path: str, seen: tuple[str, ...]
+                 ) -> tuple[dict[str, Any], list[str], tuple[str, ...]]:
+    """A policy file's tables, with the policy it extends under them: its settings, and its
+    rules but those the file overrides by key (all the variants of a key; an override takes
+    the place of the first). Also each rule's file, and the names of the policies extended,
+    nearest first."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{path}: not valid TOML: {exc}") from exc
-    raws = list(data.get("rule", []))
-    own = {raw.get("key") for raw in raws}
-    raws += [raw for raw in declared if raw.get("key") not in own]
-    rules = tuple(_rule(raw, i, catalogue) for i, raw in enumerate(raws))
-    keys = [r.key for r in rules]
-    duplicates = sorted({k for k in keys if keys.count(k) > 1})
-    if duplicates:
-        raise PolicyError(f"{path}: rule keys appear twice: {', '.join(duplicates)}")
-    settings = {**DEFAULT_SETTINGS, **data.get("settings", {})}
-    problems = _check_declarations(catalogue, rules, settings, path) if whole else ()
+    unknown = sorted(set(data) - _FILE_TABLES)
+    if unknown:
+        raise PolicyError(f"{path}: {unknown[0]!r} is not a table of a policy file: it has "
+                          "[policy], [settings] and [[rule]]s")
     meta = data.get("policy", {})
-    return Policy(name=meta.get("name", Path(path).stem), rules=rules,
-                  settings=settings, path=path, problems=problems)
+    unknown = sorted(set(meta) - _POLICY_KEYS)
+    if unknown:
+        raise PolicyError(f"{path}: [policy] {unknown[0]!r} is not allowed: [policy] has "
+                          f"{', '.join(sorted(_POLICY_KEYS))}")
+    if "extends" not in meta:
+        return data, [path] * len(data.get("rule", [])), ()
+    if not isinstance(meta["extends"], str) or not meta["extends"].strip():
+        raise PolicyError(f"{path}: [policy] extends must name a preset or a policy file")
+    try:
+        base_text, base_path = policy_text(meta["extends"], base=Path(path).parent)
+    except PolicyError as exc:
+        raise PolicyError(f"{path}: [policy] extends: {exc}") from None
+    chain = (*seen, path)
+    if base_path in chain:
+        raise PolicyError(f"{path}: [policy] extends {meta['extends']!r}, which extends it: "
+                          f"{' -> '.join((*chain, base_path))}")
+    under, under_files, extended = _policy_data(base_text, base_path, chain)
+    own: dict[Any, list[dict[str, Any]]] = {}
+    for raw in data.get("rule", []):
+        own.setdefault(raw.get("key"), []).append(raw)
+    rules: list[dict[str, Any]] = []
+    files: list[str] = []
+    for raw, file in zip(under.get("rule", []), under_files, strict=True):
+        key = raw.get("key")
+        if key not in own:
+            rules.append(raw)
+            files.append(file)
+        elif own[key]:
+            rules += own[key]
+            files += [path] * len(own[key])
+            own[key] = []  # placed where the base's first variant was
+    added = [raw for variants in own.values() for raw in variants]
+    rules += added
+    files += [path] * len(added)
+    policy = {**under.get("policy", {}), **meta, "name": meta.get("name", Path(path).stem)}
+    policy.pop("extends")
+    merged = {"policy": policy, "rule": rules,
+              "settings": {**under.get("settings", {}), **data.get("settings", {})}}
+    return merged, files, (Path(base_path).stem, *extended)
+
+
+def _check_names(rules: tuple[Rule, ...], catalogue: Catalogue, origins: list[str]) -> None:
+    """The names a rule's anchors read exist: a stage of the process, an obligation (a rule of
+    the process), a form of it (or an obligation's completion) and that form's field. A
+    misspelt one would leave its obligation undated, silently."""
+    from stepdown.domain.forms import Done, Form
+
+    keys: dict[str, set[str]] = {}
+    for rule in rules:
+        keys.setdefault(rule.process, set()).add(rule.key)
+
+    def fields(process: str, name: str) -> set[str] | None:
+        form = catalogue.forms.get(name)
+        if form is not None and form.process == process and form.kind != "completion":
+            return {f.name for f in form.fields} | set(Form.model_fields)
+        variants = [r for r in rules if r.process == process and r.key == name]
+        if not variants:
+            return None
+        known = set(Done.model_fields)
+        for variant in variants:
+            for completion in (variant.completion, variant.completion_last):
+                decl = catalogue.forms.get(completion or "")
+                known |= {f.name for f in decl.fields} if decl is not None else set()
+        return known
+
+    def check(path: str, rule: Rule, what: str, anchor: Anchor | None, process: str) -> None:
+        where = f"{path}: rule {rule.key}: {what} {str(anchor)!r}"
+        if anchor is None:
+            return
+        if anchor.kind == "stage":
+            stages = catalogue.processes[process].stage_names
+            if anchor.name not in stages:
+                raise PolicyError(f"{where} names stage {anchor.name!r}, not a stage of "
+                                  f"{process} ({', '.join(stages)})")
+        elif anchor.kind != "form":
+            for name in anchor.name.split("|"):
+                if name.split("#", 1)[0] not in keys.get(process, set()):
+                    raise PolicyError(f"{where} names {name!r}, not an obligation (a rule) of "
+                                      f"{process}")
+        else:
+            known = fields(process, anchor.name)
+            if known is None:
+                raise PolicyError(f"{where} names {anchor.name!r}, neither a form of {process} "
+                                  "nor one of its obligations")
+            for field_name in (anchor.field, anchor.where[0] if anchor.where else None):
+                if field_name is not None and field_name not in known:
+                    raise PolicyError(f"{where} names {field_name!r}, not a field of "
+                                      f"{anchor.name} ({', '.join(sorted(known))})")
+
+    for rule, path in zip(rules, origins, strict=True):
+        for what in ("due", "earliest", "opens", "or_earlier", "first", "start"):
+            expr = getattr(rule, what)
+            check(path, rule, what, expr.anchor if expr is not None else None, rule.process)
+        check(path, rule, "until", rule.until, rule.process)
+        check(path, rule, "owner_from", rule.owner_from, rule.process)
+        for event in rule.pulled_by:
+            check(path, rule, "pulled_by", event.anchor, event.kind)
+        after = rule.after or rule.key  # the completion a list, an extension or a series reads
+        for what in ("list_field", "field", "weeks_field", "extend_field"):
+            name = getattr(rule, what)
+            known = fields(rule.process, after) or set()
+            if name is not None and name not in known:
+                raise PolicyError(f"{path}: rule {rule.key}: {what} {name!r} is not a field of "
+                                  f"{after}'s completion ({', '.join(sorted(known))})")
 
 
 def _check_declarations(catalogue: Catalogue, rules: tuple[Rule, ...],
@@ -271,7 +543,7 @@ def _check_declarations(catalogue: Catalogue, rules: tuple[Rule, ...],
     a form would fail when submitted). An obligation a declaration names that the policy has no
     rule for is a problem, not an error: its completion simply records nothing (a policy may
     leave a process out); `stepdown kinds` shows the problems."""
-    from stepdown.domain.declarations import obligations_named, settings_named
+    from stepdown.domain.declarations import obligations_named
 
     keys = {rule.key for rule in rules}
     problems = tuple(f"{where}: names obligation {key!r}, which {path} has no rule for"
@@ -284,18 +556,43 @@ def _check_declarations(catalogue: Catalogue, rules: tuple[Rule, ...],
     return problems
 
 
+_PRESET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def presets() -> tuple[str, ...]:
+    """The policies shipped in ``stepdown/policies``, by name: ``default`` and the presets for
+    the source authorities' own standards."""
+    folder = resources.files("stepdown.policies")
+    return tuple(sorted(f.name.removesuffix(".toml") for f in folder.iterdir()
+                        if f.name.endswith(".toml")))
+
+
 def default_policy_text() -> str:
     return resources.files("stepdown.policies").joinpath("default.toml").read_text("utf-8")
 
 
+def policy_text(value: str, *, base: Path | None = None) -> tuple[str, str]:
+    """The text of the policy ``value`` names, and its name for messages: a shipped preset by
+    its name (``somerset``), else a file (relative to ``base``, when given)."""
+    if value in presets():
+        return (resources.files("stepdown.policies").joinpath(f"{value}.toml")
+                .read_text("utf-8"), f"{value}.toml")
+    file = Path(value) if base is None else base / value
+    if file.is_file():
+        return file.read_text("utf-8"), str(file)
+    if _PRESET_NAME.match(value):  # a name, not a path
+        raise PolicyError(f"unknown preset {value!r}: the shipped presets are "
+                          f"{', '.join(presets())} (or give the path of a policy file)")
+    raise PolicyError(f"no policy file at {file}")
+
+
 @lru_cache(maxsize=8)
 def load_policy(path: str | None = None, processes: str | None = None) -> Policy:
-    """The policy at ``path``, or the default one shipped with the package, over the shipped
-    declarations and a local authority's own (``processes``)."""
+    """The policy ``path`` names (a shipped preset or a file), or the default one, over the
+    shipped declarations and a local authority's own (``processes``)."""
     catalogue = load_catalogue(processes)
-    if path is None:
-        return parse_policy(default_policy_text(), path="default.toml", catalogue=catalogue)
-    file = Path(path)
-    if not file.is_file():
-        raise PolicyError(f"STEPDOWN_POLICY: no policy file at {path}")
-    return parse_policy(file.read_text("utf-8"), path=str(file), catalogue=catalogue)
+    try:
+        text, name = policy_text(path or "default")
+    except PolicyError as exc:
+        raise PolicyError(f"STEPDOWN_POLICY: {exc}") from None
+    return parse_policy(text, path=name, catalogue=catalogue)

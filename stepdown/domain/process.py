@@ -9,6 +9,7 @@ closed, exceptions reported). The records layer applies them; flows only orchest
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime
 from typing import Any
 
@@ -57,6 +58,15 @@ def _refusals(form: FormDecl, case: CaseView, values: dict[str, Any],
             raise FormError(refuse.field, render(refuse.rule, values, settings))
 
 
+def check_opening(form: FormDecl, values: dict[str, Any], settings: dict[str, Any]) -> None:
+    """An opening form's gates (an Early Help transfer needs both consents): its refusals read
+    its own fields, since there is no record yet."""
+    for refuse in form.refuse:
+        if refuse.when is not None and refuse.when.holds(values, done=set(), forms=set(),
+                                                         settings=settings):
+            raise FormError(refuse.field, render(refuse.rule, values, settings))
+
+
 def _day(value: Any) -> date:
     if isinstance(value, datetime):
         return value.date()
@@ -78,7 +88,7 @@ def _not_before(form: FormDecl, case: CaseView) -> tuple[date | None, str]:
 def check_stage_form(catalogue: Catalogue, case: CaseView, form: FormDecl, data: Any, *,
                      today: date, settings: dict[str, Any]) -> Any:
     """The parsed form if it is acceptable for the case now; else a FormError."""
-    check_stage(case, form.key, form.process, form.stage)
+    check_stage(case, form.key, form.process, form.stage, form.not_yet)
     parsed = parse_form(catalogue.model(form.key), data)
     if form.once and case.forms.get(form.key):
         raise FormError("form", f"{form.key} is already recorded for {case.ref}")
@@ -94,9 +104,12 @@ def _links(catalogue: Catalogue, form: FormDecl, case: CaseView, values: dict[st
            on: date, settings: dict[str, Any], effects: Effects) -> None:
     """The processes an accepted form opens for the child (a stability meeting's move)."""
     for link in catalogue.process(form.process).links:
-        if link.type != "opens" or link.form != form.key:
+        if link.type not in ("opens", "ends") or link.form != form.key:
             continue
         if not holds(link.when, case, values, settings):
+            continue
+        if link.type == "ends":
+            effects.ends.append((link.kind, link.stage, str(link.outcome or "ended"), on))
             continue
         opening: dict[str, Any] = {}
         for name, expression in link.data:
@@ -105,9 +118,20 @@ def _links(catalogue: Catalogue, form: FormDecl, case: CaseView, values: dict[st
             else:
                 opening[name] = next((values[f] for f in expression.split("|")
                                       if values.get(f) is not None), None)
-        ref = render(link.ref, {**values, "ref": case.ref, "kind": link.kind}, settings)
+        ref = render(link.ref, {**_dated(values), "ref": case.ref, "kind": link.kind,
+                                "child": case.child}, settings)
         opening["opened_by"] = case.ref
         effects.opens.append((link.kind, ref, opening, on))
+
+
+def _dated(values: dict[str, Any]) -> dict[str, Any]:
+    """Values with ISO dates as dates, so that a template may format them ({on:%Y%m%d})."""
+    out = dict(values)
+    for name, value in values.items():
+        if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+            with contextlib.suppress(ValueError):
+                out[name] = date.fromisoformat(value)
+    return out
 
 
 def _outcomes(form: FormDecl, case: CaseView, values: dict[str, Any], on: date,

@@ -66,6 +66,22 @@ def deliver_outbox() -> dict[str, Any]:
             "rows": delivered.rows, "why": delivered.why()}
 
 
+@task(cache_policy=NO_CACHE, task_run_name="start the flow runs of imported processes")
+def start_imported() -> str | None:
+    """Processes an SSDA903 import opened while the server was down get their flow runs here
+    (stepdown.imports); a failure leaves them for the next sweep or import."""
+    try:
+        from stepdown.imports import start_waiting_runs
+
+        started = start_waiting_runs()
+    except Exception as exc:  # noqa: BLE001 - the sweep's own work goes on
+        return f"imported processes' flow runs not started ({type(exc).__name__})"
+    if started.waiting:
+        return (f"{started.started} imported processes' flow runs started, {started.waiting} "
+                f"not ({started.why})")
+    return f"{started.started} imported processes' flow runs started" if started.started else None
+
+
 @flow(name="sweep", persist_result=True)
 def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
     day = date.fromisoformat(as_of) if as_of else clock.today()
@@ -77,6 +93,9 @@ def sweep(as_of: str | None = None, hourly: bool = False) -> dict[str, Any]:
     if as_of is None and not hourly and not is_working_day(day):
         return {"as_of": str(day), "skipped": "not a working day"}
     logger = get_run_logger()
+    imported = start_imported()
+    if imported:
+        logger.info("%s", imported)
     found = fire_rungs(str(day), hourly, as_of is not None)
     sent = deliver_outbox()
     publish_overdue(str(day), [f["ref"] for f in found["fired"] if f["rung"] == "escalation"])

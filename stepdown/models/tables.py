@@ -211,3 +211,26 @@ class Message(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=300)
     created_at: datetime = _instant()
     sent_at: datetime | None = _instant(default=None, nullable=True)
+
+
+class PlacementEnding(SQLModel, table=True):
+    """An unplanned placement ending found in the local authority's SSDA903 data: one per child
+    and day (the same ending in a later file, or typed in with `ending record`, is this one).
+
+    ``process_ref`` is its unplanned-ending process, when it has one: opened by the import
+    (``opened``), or recorded before it. Without one, the row is history, kept for the monthly
+    breakdown figures. Only the child's ID, dates and codes are kept (DOMAIN.md section 11).
+    """
+
+    __tablename__ = "placement_ending"
+    __table_args__ = (sa.UniqueConstraint("child_ref", "ended_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    child_ref: str = Field(max_length=64, index=True)
+    ended_on: date = Field(index=True)
+    started_on: date  # DECOM of the episode that ended
+    placement: str = Field(max_length=4)  # the SSDA903 PLACE code
+    reason: str = Field(max_length=8)  # the SSDA903 REASON_PLACE_CHANGE code
+    process_ref: str | None = Field(default=None, max_length=64, index=True)
+    opened: bool = False  # the import opened process_ref (its flow run is the import's to start)
+    imported_at: datetime = _instant()

@@ -75,7 +75,7 @@ def mark_waiting(ref: str, key: str, flow_run_id: str, input_key: str) -> None:
 def apply_input(ref: str, key: str, data: dict[str, Any], flow_run_id: str,
                 input_key: str) -> dict[str, Any]:
     from stepdown.inputs import apply_input as apply
-    from stepdown.records import unstarted_links
+    from stepdown.records import closed_in, unstarted_links
 
     with session_scope() as session:
         process = get_process(session, ref=ref, lock=True)
@@ -86,9 +86,28 @@ def apply_input(ref: str, key: str, data: dict[str, Any], flow_run_id: str,
         result = {"status": submission.status, "error": submission.error}
         linked = [(other.ref, other.kind, other.stage)
                   for other in unstarted_links(session, process=process)]
+        closed = closed_in(session)
     publish_case(ref)
     start_linked(linked)
+    cancel_closed(closed, f"closed by {key} of {ref}")
     return result
+
+
+def cancel_closed(closed: dict[str, list[str]], why: str) -> None:
+    """Cancel the waiting flow runs of processes an input closed (after it committed): a
+    placement ended by a new move, a Step Down case an unplanned ending disrupted."""
+    from stepdown import orchestration
+
+    for other, run_ids in closed.items():
+        try:
+            if run_ids:
+                orchestration.cancel_open_runs(run_ids, why)
+            publish_case(other)
+        except Exception as exc:  # noqa: BLE001 - the record is right; a run can be cancelled
+            import logging
+
+            logging.getLogger("stepdown").warning(
+                "could not cancel the flow runs of %s: %s", other, type(exc).__name__)
 
 
 def start_linked(linked: list[tuple[str, str, str]]) -> None:
@@ -128,11 +147,17 @@ def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
 
 @task(task_run_name="{name} for {ref}")
 def step_condition(ref: str, name: str) -> bool:
-    """A named condition of a stage's step (whether a waiver is offered), decided once per flow
-    run: the cached result keeps a resumed run on the path it first took."""
+    """A stage's step condition, named (whether a waiver is offered) or declared (a condition
+    on the process's record, ``opening.outcome == 'transfer'``), decided once per flow run:
+    the cached result keeps a resumed run on the path it first took."""
     from stepdown.domain.checks import CONDITIONS
+    from stepdown.domain.declarations import Condition
+    from stepdown.domain.process import holds
     from stepdown.records import case_view, current_policy
 
+    settings = current_policy().settings
     with session_scope() as session:
         view = case_view(session, process=get_process(session, ref=ref))
-        return CONDITIONS[name](view, current_policy().settings)
+        if name in CONDITIONS:
+            return CONDITIONS[name](view, settings)
+        return holds(Condition.parse(name), view, {}, settings)

@@ -1,0 +1,120 @@
+"""End to end: an SSDA903 import against a running `stepdown serve`. The flow runs of what it
+opens start after its commit; while the server is unreachable they wait on record, and the next
+import or sweep starts them. The scheduled import's deployment and the 12-month breakdown table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e import System, free_port, served, wait_until
+
+pytestmark = pytest.mark.e2e
+
+TODAY = "2027-12-01"  # --since defaults to 2027-10-20
+HEADER = ("CHILD,DECOM,RNE,LS,CIN,PLACE,PLACE_PROVIDER,DEC,REC,REASON_PLACE_CHANGE,HOME_POST,"
+          "PL_POST,URN")
+POSTCODE, URN = "BS16 1AA", "SC483621"
+ROWS = [
+    f"CA1,01/03/2027,P,C2,N1,U1,PR1,25/10/2027,X1,CREQB,{POSTCODE},GL7 2QZ,{URN}",  # opens
+    f"CB2,01/03/2027,P,C2,N1,U2,PR1,02/11/2027,X1,ALLEG,{POSTCODE},GL7 2QZ,{URN}",  # opens
+    f"CB2,02/11/2027,P,C2,N1,R1,PR1,,,,{POSTCODE},GL7 2QZ,{URN}",
+    f"CC3,01/03/2027,P,C2,N1,U3,PR1,01/06/2027,X1,STAND,{POSTCODE},GL7 2QZ,{URN}",  # history
+    f"CD4,01/03/2027,P,C2,N1,R1,PR1,05/11/2027,X1,LAREQ,{POSTCODE},GL7 2QZ,{URN}",  # history
+    f"CD4,05/11/2027,P,C2,N1,U4,PR1,,,CHILD,{POSTCODE},GL7 2QZ,{URN}",  # not ended: ignored
+]
+LATER = f"CE5,01/03/2027,P,C2,N1,U4,PR1,20/11/2027,X1,CHILD,{POSTCODE},GL7 2QZ,{URN}"
+OPENED = ["UE-CA1-20271025", "UE-CB2-20271102"]
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    yield from served(tmp_path_factory, "stepdown-ssda903", TODAY)
+
+
+def _file(path: Path, *rows: str) -> str:
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    return str(path)
+
+
+def _run_deployment(system: System, name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    deployment = httpx.get(f"{system.api}/deployments/name/{name}").json()
+    run = httpx.post(f"{system.api}/deployments/{deployment['id']}/create_flow_run",
+                     json={"parameters": parameters}).json()
+
+    def finished() -> dict[str, Any] | None:
+        state = httpx.get(f"{system.api}/flow_runs/{run['id']}").json()
+        return state if state["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED") else None
+
+    return wait_until(finished, f"{name} to finish", 120)  # type: ignore[no-any-return]
+
+
+def _artifact(system: System, key: str) -> Any:
+    found = httpx.post(f"{system.api}/artifacts/filter",
+                       json={"artifacts": {"key": {"any_": [key]}}}).json()
+    assert found, key
+    table = found[0]["data"]
+    return json.loads(table) if isinstance(table, str) else table
+
+
+def test_an_import_starts_its_flow_runs_now_or_on_the_next_import_or_sweep(
+        system: System, tmp_path: Path) -> None:
+    episodes = _file(tmp_path / "episodes.csv", *ROWS)
+    dead = {"PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
+    down = system.cli("import", "ssda903", episodes, env=dead)
+    assert down.code == 1, down.stderr
+    assert "4 endings found, 2 processes opened" in down.stdout
+    assert "error: 2 flow runs not started" in down.stderr
+    for ref in OPENED:  # on record, waiting for its run
+        shown = system.ok("case", "show", ref, "--json").json()
+        assert (shown["stage"], shown["flow_runs"]) == ("meeting", [])
+
+    again = system.ok("import", "ssda903", episodes, "--json").json()
+    assert (again["processes_opened"], again["already_known"], again["flow_runs_started"],
+            again["flow_runs_waiting"]) == (0, 4, 2, 0)
+    for ref in OPENED:
+        shown = system.wait_for_form(ref, "unplanned_ending.meeting")
+        assert [run["name"] for run in shown["flow_runs"]] == [f"{ref}-meeting"]
+    run = httpx.get(f"{system.api}/flow_runs/{shown['flow_runs'][0]['flow_run_id']}").json()
+    assert {"process:unplanned_ending", f"ref:{OPENED[1]}", "child:CB2"} <= set(run["tags"])
+
+    # A later file, imported while the server is unreachable; the sweep starts the run.
+    later = _file(tmp_path / "later.csv", *ROWS, LATER)
+    assert system.cli("import", "ssda903", later, env=dead).code == 1
+    assert system.ok("case", "show", "UE-CE5-20271120", "--json").json()["flow_runs"] == []
+    system.ok("sweep")
+    system.wait_for_form("UE-CE5-20271120", "unplanned_ending.meeting")
+
+    # An imported ending's meeting, through its flow run like any other.
+    system.ok("input", OPENED[0], "unplanned_ending.meeting", "--data",
+              '{"done_on": "2027-11-30", "chair": "iro"}')
+    assert system.ok("case", "show", OPENED[0], "--json").json()["stage"] == "follow_up"
+
+    # The scheduled import's deployment (served without its schedule: no path is set) reads a
+    # file it is given, and publishes its summary.
+    done = _run_deployment(system, "ssda903-import/stepdown", {"path": later})
+    assert done["state"]["type"] == "COMPLETED"
+    rows = {row["measure"]: row["value"] for row in _artifact(system, "ssda903-import-2027-12-01")}
+    assert (rows["endings found"], rows["already known"], rows["processes opened"]) == (5, 5, 0)
+
+    # The monthly report's 12-month table: every ending once, history included.
+    assert _run_deployment(system, "breakdown-report/stepdown",
+                           {"month": "2027-11"})["state"]["type"] == "COMPLETED"
+    months = {row["month"]: row for row in _artifact(system, "breakdowns-12-months")}
+    assert list(months)[0] == "2026-12" and list(months)[-1] == "2027-11"
+    assert [months[m]["unplanned_endings"] for m in ("2027-06", "2027-10", "2027-11")] == [
+        1, 1, 3]
+    assert (months["2027-11"]["reason_ALLEG"], months["2027-11"]["reason_LAREQ"],
+            months["2027-11"]["reason_CHILD"], months["2027-11"]["placement_R1"]) == (1, 1, 1, 1)
+
+    everything = json.dumps(httpx.post(f"{system.api}/artifacts/filter", json={}).json())
+    flow_logs = json.dumps(httpx.post(f"{system.api}/logs/filter", json={
+        "logs": {"flow_run_id": {"any_": [done["id"]]}}}).json())
+    assert "5 endings found" in flow_logs
+    for text in (everything, flow_logs, down.stdout, down.stderr, "".join(system.log)):
+        assert POSTCODE not in text and URN not in text

@@ -1,0 +1,180 @@
+"""The engine's placement and CLA rules (DOMAIN.md sections 8 and 9): rules under a condition,
+chains with their own intervals, pulled forward by the child's other processes, a slower
+interval for a long-term match, rules per occurrence, and school terms. Pure: facts by hand,
+every date worked out by hand (bank holidays: 2027-08-30 Summer; 2027-12-27 and 2027-12-28
+the substitutes for a weekend Christmas)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from stepdown.domain.calendar import Duration, add_terms, parse_term_ends, term_end
+from stepdown.domain.declarations import load_catalogue
+from stepdown.domain.engine import Completion, Facts, Planned, plan
+from stepdown.domain.policy import PolicyError, default_policy_text, load_policy, parse_policy
+
+MOVE = "placement:form:placement.move.moved_on"
+SUPPORT = "step_down:stage:support"
+
+
+def d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _plan(kind: str, *, starts: dict[str, str], opening: dict[str, Any] | None = None,
+          forms: dict[str, list[dict[str, Any]]] | None = None,
+          done: dict[str, tuple[str, dict[str, Any]]] | None = None,
+          child: dict[str, list[tuple[str, str]]] | None = None,
+          ends: dict[str, str] | None = None) -> dict[str, Planned]:
+    facts = Facts(process=kind, stage_starts={k: d(v) for k, v in starts.items()},
+                  stage_ends={k: d(v) for k, v in (ends or {}).items()},
+                  forms=forms or {},
+                  done={k: Completion(d(on), data) for k, (on, data) in (done or {}).items()},
+                  opening=opening or {},
+                  child={k: [(d(on), ref) for on, ref in v] for k, v in (child or {}).items()})
+    return {p.key: p for p in plan(load_policy(), facts)}
+
+
+def _due(items: dict[str, Planned]) -> dict[str, str]:
+    return {k: str(p.due_on) for k, p in items.items()}
+
+
+# ------------------------------------------------------------------------------ school terms
+@pytest.mark.parametrize(("day", "end", "next_end"), [
+    ("2027-07-20", "2027-07-31", "2027-12-31"),  # summer term, then the autumn's end
+    ("2027-12-31", "2027-12-31", "2028-03-31"),  # a term's last day is in that term
+    ("2028-01-01", "2028-03-31", "2028-07-31"),
+])
+def test_a_pep_term_is_the_one_after_the_term_of_the_last_pep(day: str, end: str,
+                                                              next_end: str) -> None:
+    assert str(term_end(d(day))) == end
+    assert str(add_terms(d(day), 1)) == next_end
+    assert str(Duration.parse("1 term").after(d(day))) == next_end
+
+
+def test_term_dates_come_from_the_policy_when_it_gives_them() -> None:
+    ends = parse_term_ends(["07-20", "12-17", "04-01"])
+    assert str(add_terms(d("2027-07-21"), 1, ends)) == "2028-04-01"
+    with pytest.raises(ValueError, match="'13-01' is not a day of the year"):
+        parse_term_ends(["13-01"])
+    text = default_policy_text().replace('sdq_discussion_from = 14',
+                                         'sdq_discussion_from = 14\nterm_ends = ["07-20"]')
+    policy = parse_policy(text, catalogue=load_catalogue())
+    pep = next(r for r in policy.rules if r.key == "cla.pep")
+    assert pep.every is not None and str(pep.every.after(d("2027-01-10"))) == "2028-07-20"
+    bad = default_policy_text().replace('sdq_discussion_from = 14',
+                                        'sdq_discussion_from = 14\nterm_ends = "summer"')
+    with pytest.raises(PolicyError, match=r"\[settings\] term_ends must be a list"):
+        parse_policy(bad, catalogue=load_catalogue())
+
+
+# ------------------------------------------------------------------------------ placement
+PLANNED = {"planned_on": "2027-08-27", "emergency": False, "out_of_area": False,
+           "placement_type": "foster"}
+
+
+def test_a_planned_moves_meeting_is_due_by_the_planned_day_an_emergencys_after_the_move() -> None:
+    before = _plan("placement", starts={"authorisation": "2027-08-16"}, opening=PLANNED,
+                   forms={"placement.open": [PLANNED]})
+    assert before["placement.planning_meeting"].due_on == d("2027-08-27")
+    assert before["placement.planning_meeting"].opened_on == d("2027-08-16")  # held before
+    assert "placement.child_told" in before and "placement.other_la_informed" not in before
+    emergency = {**PLANNED, "emergency": True, "out_of_area": True}
+    moved = {"placement.open": [emergency], "placement.move": [{"moved_on": "2027-08-27"}]}
+    items = _plan("placement", starts={"authorisation": "2027-08-16", "move": "2027-08-20",
+                                       "placement": "2027-08-27"},
+                  opening=emergency, forms=moved)
+    assert "placement.child_told" not in items
+    # Fri 27 Aug + 5 days = Wed 1 Sep; + 1 working day = Tue 31 Aug (past the bank holiday).
+    assert _due(items)["placement.planning_meeting"] == "2027-09-01"
+    assert _due(items)["placement.support_plan"] == "2027-09-01"
+    assert _due(items)["placement.irs_informed"] == "2027-08-31"
+    assert _due(items)["placement.other_la_informed"] == "2027-08-27"
+    assert "emergency" in items["placement.planning_meeting"].title
+
+
+def test_visits_slow_to_six_monthly_after_a_year_of_a_long_term_match_the_child_agreed() -> None:
+    forms = {"placement.open": [PLANNED], "placement.move": [{"moved_on": "2026-06-01"}]}
+    starts = {"authorisation": "2026-05-20", "move": "2026-05-25", "placement": "2026-06-01"}
+    agreed = {"long_term_matched": True, "child_agreed": True}
+    items = _plan("placement", starts=starts, opening=PLANNED, forms=forms, done={
+        "placement.visit#1": ("2026-06-05", agreed),  # in the first year: 6 weeks
+        "placement.visit#2": ("2027-06-03", agreed),  # after it, long-term, agreed: 6 months
+        "placement.visit#3": ("2027-07-01", {"long_term_matched": True, "child_agreed": False}),
+    })
+    assert _due(items)["placement.visit#2"] == "2026-07-17"  # Fri 5 Jun + 6 weeks
+    assert _due(items)["placement.visit#3"] == "2027-12-03"  # Thu 3 Jun 2027 + 6 months: Fri
+    assert _due(items)["placement.visit#4"] == "2027-08-12"  # not agreed: 6 weeks again
+
+
+# ------------------------------------------------------------------------------ cla
+def test_reviews_three_months_then_six_and_each_with_its_care_plan() -> None:
+    items = _plan("cla", starts={"looked_after": "2027-01-04"}, done={
+        "cla.review#1": ("2027-01-29", {}), "cla.review#2": ("2027-04-30", {})})
+    due = _due(items)
+    assert due["cla.review#1"] == "2027-02-01"  # Mon 4 Jan + 20 working days
+    assert due["cla.review#2"] == "2027-04-29"  # Fri 29 Jan + 3 months
+    assert due["cla.review#3"] == "2027-10-29"  # Fri 30 Apr + 6 months: Sat 30 Oct, back to Fri
+    assert due["cla.care_plan_shared#3"] == "2027-10-22"
+    assert due["cla.care_plan#2"] == "2027-05-17"  # Fri 30 Apr + 10 working days (3 May holiday)
+    assert items["cla.care_plan#2"].opened_on == d("2027-04-30")
+    assert "cla.care_plan#3" not in items  # the third review is not held yet
+    assert due["cla.permanence_meeting"] == "2027-04-29"
+
+
+def test_a_move_pulls_the_next_review_and_pep_forward_not_the_earlier_ones() -> None:
+    child = {MOVE: [("2027-08-27", "PL-1"), ("2027-10-08", "PL-2")],
+             SUPPORT: [("2027-03-01", "SD-1")]}  # before review #2 opened: no effect on it
+    items = _plan("cla", starts={"looked_after": "2027-01-04"}, child=child, done={
+        "cla.review#1": ("2027-07-15", {}), "cla.pep#1": ("2027-07-20", {})})
+    due = _due(items)
+    assert due["cla.review#2"] == "2027-09-27"  # 27 Aug + 20 working days, not 15 Oct
+    assert items["cla.review#2"].note == (
+        "brought forward: within 20 working days of the placement change on 2027-08-27, PL-1")
+    assert "brought forward" in items["cla.review#2"].title
+    assert due["cla.pep#2"] == "2027-09-27"  # not 31 Dec
+    assert due["cla.care_plan_shared#2"] == "2027-09-20"
+    assert items["cla.care_plan_shared#2"].note == items["cla.review#2"].note
+    # The Step Down move (its support stage) on 1 Mar 2027 pulls review #1 (opened 4 Jan):
+    # 1 Mar + 20 working days = 29 Mar... but it was due 1 Feb, earlier: not moved.
+    assert due["cla.review#1"] == "2027-02-01" and items["cla.review#1"].note is None
+
+
+def test_a_move_after_the_review_is_due_later_does_not_pull_it() -> None:
+    child = {MOVE: [("2027-10-01", "PL-1")]}  # + 20 working days = 29 Oct, after 15 Oct
+    items = _plan("cla", starts={"looked_after": "2027-01-04"}, child=child,
+                  done={"cla.review#1": ("2027-07-15", {})})
+    assert _due(items)["cla.review#2"] == "2027-10-15" and items["cla.review#2"].note is None
+
+
+# ------------------------------------------------------------------------------ bad policies
+def _with(rule: str) -> str:
+    return default_policy_text() + "\n" + rule
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ('[[rule]]\nkey = "x.y"\nprocess = "cla"\nstage = "looked_after"\nowner = "iro"\n'
+     'title = "t"\nsource = "002"\nkind = "each"\nof = "cla.nothing"\ndue = "due:x#k"',
+     "of 'cla.nothing' is not a rule of cla before it"),
+    ('[[rule]]\nkey = "x.y"\nprocess = "cla"\nstage = "looked_after"\nowner = "iro"\n'
+     'title = "t"\nsource = "002"\nkind = "chain"\nfirst = "stage + 1 day"\nevery = "1 term"\n'
+     'pulled_by = ["nursery:stage:x"]\npulled_to = "1 day"',
+     "pulled_by 'nursery:stage:x': 'nursery' is not a declared kind"),
+    ('[[rule]]\nkey = "x.y"\nprocess = "placement"\nstage = "move"\nowner = "iro"\n'
+     'title = "t"\nsource = "004"\nwhen = "opening.urgent"\ndue = "stage"',
+     "when 'opening.urgent' names 'opening.urgent'"),
+    # A policy's own rule replaces the declared one of its key; two of its own without
+    # complementary conditions are a mistake.
+    ('[[rule]]\nkey = "placement.child_told"\nprocess = "placement"\nstage = "move"\n'
+     'owner = "iro"\ntitle = "t"\nsource = "004"\ndue = "stage"\n'
+     '[[rule]]\nkey = "placement.child_told"\nprocess = "placement"\nstage = "move"\n'
+     'owner = "iro"\ntitle = "t"\nsource = "004"\ndue = "stage + 1 day"',
+     "rule keys appear twice: placement.child_told"),
+])
+def test_a_bad_rule_is_one_line_naming_it(rule: str, message: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(_with(rule), catalogue=load_catalogue())
+    assert message in str(caught.value) and "\n" not in str(caught.value)
