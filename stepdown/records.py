@@ -254,7 +254,8 @@ def _note_closed(session: Session, process: Process) -> None:
 def set_first_rung(row: Obligation, fired: set[str] | None = None) -> None:
     """Point an obligation at the next rung of its escalation ladder (none once it is closed,
     or if it is undated); the sweep picks it up when that rung's time comes."""
-    following = (ladder.next_rung(row.due_on, row.due_at, fired or set())
+    following = (ladder.next_rung(row.due_on, row.due_at, fired or set(),
+                                  current_policy().escalate_after)
                  if row.status in OPEN_STATUSES else None)
     row.next_rung = following.name if following else None
     row.next_rung_at = following.at if following else None

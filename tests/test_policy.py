@@ -438,6 +438,12 @@ def test_a_policy_may_extend_a_file_beside_it_which_extends_a_preset(tmp_path):
     ('[policy]\nextends = "default"\n[settings]\nwaiver_windw = "8 weeks"\n',
      "{path}: [settings] 'waiver_windw' is not a setting: the settings are escalate_after, "
      "sdq_discussion_from, ssda903_unplanned_reasons, term_ends, waiver_window"),
+    ('[policy]\nextends = "default"\n[settings]\nescalate_after = "1 week"\n',
+     "{path}: [settings] escalate_after: must be a number of working days (at least 1), as "
+     "'5 working days'"),
+    ('[policy]\nextends = "default"\n[settings]\nescalate_after = "soon"\n',
+     "{path}: [settings] 'soon' is not a duration: write "
+     "'<n> hours|days|weeks|months|working days|terms'"),
 ])
 def test_a_bad_extends_table_or_setting_is_one_line(tmp_path, text, expected):
     path = _file(tmp_path, "ours.toml", text)

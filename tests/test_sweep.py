@@ -104,6 +104,29 @@ def test_the_whole_ladder_over_two_weeks_with_a_bank_holiday(
     assert tuple(owner) == ("tm@la.example", "sw@la.example")
 
 
+def test_the_escalation_comes_when_the_policy_says(
+    db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink], tmp_path, monkeypatch
+) -> None:
+    """An authority that escalates 3 working days after the overdue flag: due Thu 24 Dec,
+    overdue Tue 29, escalated Mon 4 Jan (Wed 30, Thu 31, then Mon 4: 1 Jan is a bank holiday)."""
+    local = tmp_path / "ours.toml"
+    local.write_text('[policy]\nextends = "default"\n[settings]\n'
+                     'escalate_after = "3 working days"\n', encoding="utf-8")
+    monkeypatch.setenv("STEPDOWN_POLICY", str(local))
+    _staffed_case("SD-L2")
+    assert timeline_of("SD-L2", today)["preparation.planning_meeting"]["due"] == "2026-12-24"
+    escalated = []
+    day = date(2026, 12, 28)
+    while day <= date(2027, 1, 8):
+        written, _ = sweep(str(day))
+        escalated += [str(day) for f in written.fired
+                      if f["key"] == "preparation.planning_meeting" and f["rung"] == "escalation"]
+        day += timedelta(days=1)
+    assert escalated == ["2027-01-04"]
+    assert timeline_of("SD-L2", "2027-01-04")["preparation.planning_meeting"]["status"] == (
+        "escalated")
+
+
 def test_two_sweeps_on_one_day_send_nothing_twice(
     db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
 ) -> None:

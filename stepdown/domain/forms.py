@@ -43,7 +43,7 @@ class Form(BaseModel):
         default="",
         max_length=254,
         pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$",
-        title="Submitted by (your email, optional)",
+        title="Submitted by (your email)",  # the UI adds "(Optional)"
         description="Your email in the staff directory: the case's audit trail names you as who "
         "made this change. Left empty, it records only that it came through the UI.",
     )

@@ -52,34 +52,38 @@ def flag_day(due: date) -> date:
     return next_working_day(due + (date.resolution))
 
 
-def rungs(due_on: date | None, due_at: datetime | None = None) -> list[Rung]:
-    """Every rung of an obligation's ladder, in the order they fire; none if undated."""
+def rungs(due_on: date | None, due_at: datetime | None = None,
+          escalate_after: int = ESCALATE_AFTER) -> list[Rung]:
+    """Every rung of an obligation's ladder, in the order they fire; none if undated.
+    ``escalate_after``: working days from the overdue flag to the escalation (the policy's
+    ``[settings] escalate_after``)."""
     if due_at is not None:
         day = local_date(due_at)
-        escalate = add_working_days(flag_day(day), ESCALATE_AFTER)
+        escalate = add_working_days(flag_day(day), escalate_after)
         return [Rung(BREACH, day, due_at), Rung(ESCALATION, escalate, _start(escalate))]
     if due_on is None:
         return []
     before = previous_working_day(due_on - date.resolution)
     flag = flag_day(due_on)
-    escalate = add_working_days(flag, ESCALATE_AFTER)
+    escalate = add_working_days(flag, escalate_after)
     return [Rung(REMINDER, before, _start(before)), Rung(DUE_TODAY, due_on, _start(due_on)),
             Rung(OVERDUE, flag, _start(flag)), Rung(ESCALATION, escalate, _start(escalate))]
 
 
-def next_rung(due_on: date | None, due_at: datetime | None, fired: set[str]) -> Rung | None:
+def next_rung(due_on: date | None, due_at: datetime | None, fired: set[str],
+              escalate_after: int = ESCALATE_AFTER) -> Rung | None:
     """The first rung not yet fired."""
-    return next((r for r in rungs(due_on, due_at) if r.name not in fired), None)
+    return next((r for r in rungs(due_on, due_at, escalate_after) if r.name not in fired), None)
 
 
 def due_now(due_on: date | None, due_at: datetime | None, fired: set[str],
-            cutoff: datetime, only: Collection[str] | None = None
-            ) -> tuple[Rung | None, list[Rung]]:
+            cutoff: datetime, only: Collection[str] | None = None,
+            escalate_after: int = ESCALATE_AFTER) -> tuple[Rung | None, list[Rung]]:
     """The rung to fire by ``cutoff`` (the latest one passed) and the earlier ones it supersedes
     (a sweep that catches up after missed days tells a person once, at the most advanced rung).
     ``only``: the rungs this sweep may fire (out of hours, the breach); the others wait."""
-    passed = [r for r in rungs(due_on, due_at) if r.name not in fired and r.at <= cutoff
-              and (only is None or r.name in only)]
+    passed = [r for r in rungs(due_on, due_at, escalate_after)
+              if r.name not in fired and r.at <= cutoff and (only is None or r.name in only)]
     if not passed:
         return None, []
     return passed[-1], passed[:-1]

@@ -211,6 +211,11 @@ class Policy:
     def duration(self, name: str, default: str) -> Duration:
         return Duration.parse(str(self.settings.get(name, default)))
 
+    @property
+    def escalate_after(self) -> int:
+        """Working days from an obligation's overdue flag to its escalation (checked at load)."""
+        return self.duration("escalate_after", str(DEFAULT_SETTINGS["escalate_after"])).amount
+
 
 _ALLOWED = {
     "once": {"due", "earliest", "opens", "completion", "ends_with_stage", "owner_from",
@@ -378,8 +383,12 @@ def parse_policy(text: str, *, path: str = "<string>",
                           f"{', '.join(sorted(known))}")
     try:
         terms = parse_term_ends(settings["term_ends"]) if "term_ends" in settings else TERM_ENDS
+        escalate = Duration.parse(str(settings["escalate_after"]))
     except ValueError as exc:
         raise PolicyError(f"{path}: [settings] {exc}") from None
+    if escalate.unit != "working_days" or escalate.amount < 1:
+        raise PolicyError(f"{path}: [settings] escalate_after: must be a number of working days "
+                          f"(at least 1), as '5 working days'")
     raws = list(data.get("rule", []))
     own = {raw.get("key") for raw in raws}
     raws += [raw for raw in declared if raw.get("key") not in own]

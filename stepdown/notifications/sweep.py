@@ -122,7 +122,8 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
 
     for obligation, process in due:
         rung, superseded = ladder.due_now(obligation.due_on, obligation.due_at,
-                                          fired[obligation.id or 0], cutoff, only)
+                                          fired[obligation.id or 0], cutoff, only,
+                                          policy.escalate_after)
         for skipped in superseded:
             notice(obligation, skipped.name, NOBODY, "none")
             written.superseded += 1
