@@ -55,8 +55,8 @@ def _run_deployment(system: System, name: str, parameters: dict[str, Any]) -> di
 
 
 def _artifact(system: System, key: str) -> Any:
-    found = httpx.post(f"{system.api}/artifacts/filter",
-                       json={"artifacts": {"key": {"any_": [key]}}}).json()
+    found = httpx.post(f"{system.api}/artifacts/filter",  # the latest of the key
+                       json={"artifacts": {"key": {"any_": [key]}}, "sort": "CREATED_DESC"}).json()
     assert found, key
     table = found[0]["data"]
     return json.loads(table) if isinstance(table, str) else table
@@ -112,9 +112,28 @@ def test_an_import_starts_its_flow_runs_now_or_on_the_next_import_or_sweep(
     assert (months["2027-11"]["reason_ALLEG"], months["2027-11"]["reason_LAREQ"],
             months["2027-11"]["reason_CHILD"], months["2027-11"]["placement_R1"]) == (1, 1, 1, 1)
 
+    # A refused file: the run ends Refused and says why, row by row, without a traceback;
+    # nothing of it is imported, not even its good rows.
+    bad = _file(tmp_path / "bad.csv", *ROWS, LATER,
+                f"CF6,01/03/2027,P,C2,N1,U1,PR1,21/11/2027,X1,CREQB,{POSTCODE},GL7 2QZ,{URN}",
+                f"CG7,01/03/2027,P,C2,N1,U1,PR1,21/11/2027,X1,OOPS,{POSTCODE},GL7 2QZ,{URN}",
+                f"CH8,01/03/2027,P,C2,N1,U1,PR1,21/02/2027,X1,CREQB,{POSTCODE},GL7 2QZ,{URN}")
+    refused = _run_deployment(system, "ssda903-import/stepdown", {"path": bad})
+    assert (refused["state"]["type"], refused["state"]["name"]) == ("COMPLETED", "Refused")
+    assert "the SSDA903 extract was refused, nothing imported" in refused["state"]["message"]
+    table = _artifact(system, "ssda903-import-2027-12-01")
+    rows = {row["measure"]: row["value"] for row in table}
+    assert (rows["rows refused"], rows["processes opened"]) == (2, 0)
+    assert [row["value"] for row in table if row["measure"] == "refused"] == [
+        "line 10: REASON_PLACE_CHANGE: is not an SSDA903 reason for placement change code",
+        "line 11: DEC: is before DECOM: the episode ends before it starts"], table
+    assert system.cli("case", "show", "UE-CF6-20271121").code != 0
+    log = "".join(system.log)
+    assert "Traceback" not in log, log[log.find("Traceback") - 1500:log.find("Traceback") + 3000]
+
     everything = json.dumps(httpx.post(f"{system.api}/artifacts/filter", json={}).json())
     flow_logs = json.dumps(httpx.post(f"{system.api}/logs/filter", json={
         "logs": {"flow_run_id": {"any_": [done["id"]]}}}).json())
     assert "5 endings found" in flow_logs
-    for text in (everything, flow_logs, down.stdout, down.stderr, "".join(system.log)):
+    for text in (everything, flow_logs, down.stdout, down.stderr, log):
         assert POSTCODE not in text and URN not in text

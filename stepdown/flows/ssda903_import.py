@@ -10,6 +10,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
+from prefect.states import Completed
 
 from stepdown import clock
 from stepdown.config import get_settings
@@ -28,7 +30,7 @@ def import_extract(path: str) -> dict[str, Any]:
 
 
 @flow(name="ssda903-import", persist_result=True)
-def ssda903_import(path: str | None = None) -> dict[str, Any]:
+def ssda903_import(path: str | None = None) -> dict[str, Any] | State[Any]:
     path = path or get_settings().ssda903_path
     logger = get_run_logger()
     if not path:
@@ -41,8 +43,12 @@ def ssda903_import(path: str | None = None) -> dict[str, Any]:
                           description=f"SSDA903 import of {day}: {headline}. Codes, dates and "
                           "case references only.")
     if result.get("failed") or result.get("rows_refused"):
-        # A failed run is what an operator sees in the UI; the artifact says which rows.
-        raise ValueError(f"the SSDA903 extract was refused, nothing imported: {headline}")
+        # The run ends in a state named Refused, and the artifact says which rows. Not Failed: a
+        # refused file is the data's fault, not a defect, and Prefect's engine logs a traceback
+        # for every failed run.
+        logger.error("the SSDA903 extract was refused, nothing imported: %s", headline)
+        return Completed(name="Refused",
+                         message=f"the SSDA903 extract was refused, nothing imported: {headline}")
     logger.info("%s", headline)
     if result.get("flow_runs_waiting"):
         logger.warning("%s flow runs not started (%s): the next import or sweep starts them",
