@@ -39,7 +39,8 @@ def test_with_the_auth_string_the_api_needs_it_and_no_log_shows_it(tmp_path) -> 
         assert opened.code == 0, opened.stderr
         shown = system.cli("case", "show", "SD-A1", env={"PREFECT_API_AUTH_STRING": secret})
         assert "SD-A1-identification" in shown.stdout
-        # `stepdown serve` schedules what the registry schedules, in Europe/London.
+        # `stepdown serve` schedules what the registry schedules, in Europe/London; a schedule
+        # that needs a setting (the SSDA903 import's path) is off while it is unset.
         from stepdown.deployments import SPECS
 
         for spec in SPECS.values():
@@ -47,7 +48,9 @@ def test_with_the_auth_string_the_api_needs_it_and_no_log_shows_it(tmp_path) -> 
                                    auth=("ops", "Correct-Horse-7731")).json()
             assert [(s["schedule"]["cron"], s["schedule"]["timezone"])
                     for s in deployment["schedules"]] == (
-                [(spec.cron, "Europe/London")] if spec.cron else []), spec.deployment
+                [(spec.cron, "Europe/London")] if spec.cron and not spec.needs else []
+            ), spec.deployment
+        assert SPECS["import.ssda903"].needs == "ssda903_path"
     finally:
         system.stop()
     logs = "".join(system.log) + "".join(
