@@ -25,12 +25,6 @@ SEEDS = Path(os.environ.get("STEPDOWN_SEEDS", ROOT.parent / "shared" / "seeds"))
 SOURCES = ("000", "001", "002", "003", "004")
 KINDS = ("orchestrated", "left to people", "not yet declared")
 
-# Keys the map names for Early Help (DOMAIN.md section 10) that are not declared yet, while
-# another branch declares early_help. It was merged into core before this map: nothing is
-# pending. The test asserts this is exactly the set of missing keys, so anything else missing
-# fails loudly; the constant goes once the branches are merged.
-PENDING_EARLY_HELP: frozenset[str] = frozenset()
-
 
 @dataclass(frozen=True)
 class Row:
@@ -144,10 +138,7 @@ def test_every_key_the_map_names_is_declared(rows: list[Row]) -> None:
     known = _known()
     named = {key.split("#", 1)[0] for row in rows for key in row.keys}
     missing = named - known
-    assert missing == set(PENDING_EARLY_HELP), (
-        f"keys the map names that nothing declares: {sorted(missing - PENDING_EARLY_HELP)}; "
-        f"pending Early Help keys now declared: {sorted(PENDING_EARLY_HELP - missing)}")
-    assert all(key.startswith("early_help") for key in PENDING_EARLY_HELP)
+    assert not missing, f"keys the map names that nothing declares: {sorted(missing)}"
 
 
 def test_every_obligation_of_the_default_policy_is_in_the_map(rows: list[Row]) -> None:
