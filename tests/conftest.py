@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,16 @@ import pytest
 import sqlalchemy as sa
 
 from tests.servers import HTTPSSink, SMTPSink
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A run stopped by SIGTERM (`timeout`, a cancelled CI job) tears its fixtures down as Ctrl-C
+# does, so that the `stepdown serve` systems they started (each in its own session) are stopped
+# rather than left running.
+signal.signal(signal.SIGTERM, _interrupted)
 
 PG_ADMIN_URL = os.environ.get(
     "STEPDOWN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

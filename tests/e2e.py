@@ -41,6 +41,7 @@ class System:
     env: dict[str, str]
     process: subprocess.Popen[str] | None = None
     log: list[str] = field(default_factory=list)
+    _records: Any = field(default=None, repr=False)
 
     @property
     def api(self) -> str:
@@ -80,15 +81,36 @@ class System:
                               capture_output=True, text=True, timeout=timeout)
         return Result(done.returncode, done.stdout, done.stderr)
 
+    def waiting_for(self, ref: str) -> str | None:
+        """What the case's flow run waits for, read from the records (``process.waiting_for``,
+        which `stepdown case show` prints), without starting a CLI process: waiting loops poll
+        this, which costs a query where a CLI call costs seconds of CPU that the system under
+        test needs."""
+        import sqlalchemy as sa
+
+        if self._records is None:
+            url = self.env.get("STEPDOWN_DATABASE_URL") or (
+                f"sqlite:///{Path(self.env['STEPDOWN_HOME']).expanduser().resolve()}/stepdown.db")
+            self._records = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with self._records.connect() as conn:
+                row = conn.execute(sa.text("SELECT waiting_for FROM process WHERE ref = :ref"),
+                                   {"ref": ref}).first()
+        except sa.exc.OperationalError:  # not migrated yet, or SQLite busy: ask again
+            return None
+        return None if row is None else row[0]
+
     def wait_for_form(self, ref: str, key: str, timeout: float = 180) -> dict[str, Any]:
         """``stepdown case show --json`` once the case waits for ``key``."""
         deadline = time.monotonic() + timeout
         shown: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            shown = self.ok("case", "show", ref, "--json").json()
-            if shown["waiting_for"] == key:
-                return shown
-            time.sleep(1)
+            if self.waiting_for(ref) == key:
+                shown = self.ok("case", "show", ref, "--json").json()
+                if shown["waiting_for"] == key:
+                    return shown
+            time.sleep(0.25)
+        shown = self.ok("case", "show", ref, "--json").json()
         raise AssertionError(f"{ref} never waited for {key}: {shown}")
 
     def ok(self, *args: str) -> Result:

@@ -241,11 +241,8 @@ def test_a_planned_move_requested_by_the_school_opens_the_placement_process(
     system.ok("input", "ST-E7-MOVE", "placement.authorisation", "--data",
               '{"decided_on": "2026-12-24", "route": "harp", "decision": "approved"}')
     # The authorisation's run completes and the move stage's own run waits for the move.
-    deadline = time.monotonic() + 180
+    system.wait_for_form("ST-E7-MOVE", "placement.move")
     move = _wait_state(system, "ST-E7-MOVE", "Suspended")
-    while move["waiting_for"] != "placement.move" and time.monotonic() < deadline:
-        time.sleep(1)
-        move = _wait_state(system, "ST-E7-MOVE", "Suspended")
     assert move["stage"] == "move" and move["flow_runs"][0]["state"] == "Completed"
     assert move["flow_runs"][-1]["name"] == "ST-E7-MOVE-move"
     assert _timeline(system, "ST-E7-MOVE")["placement.authorisation"]["status"] == "done"
