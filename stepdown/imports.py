@@ -84,9 +84,11 @@ class Summary:
         dry = ", dry run: nothing recorded" if self.dry_run else ""
         refused = ": nothing imported" if self.refused else ""
         return (f"ssda903 import ({self.format}, processes for endings from {self.since}{dry})"
-                f": {self.episodes_read} episodes read, {self.endings_found} endings found, "
-                f"{self.processes_opened} processes opened, {self.already_known} already known, "
-                f"{self.history_kept} history kept, {self.rows_refused} rows refused{refused}")
+                f": {_n(self.episodes_read, 'episode')} read, "
+                f"{_n(self.endings_found, 'ending')} found, "
+                f"{_n(self.processes_opened, 'process', 'processes')} opened, "
+                f"{self.already_known} already known, {self.history_kept} history kept, "
+                f"{_n(self.rows_refused, 'row')} refused{refused}")
 
     def error_lines(self) -> list[str]:
         lines = [str(e) for e in self.errors]
@@ -104,6 +106,10 @@ class Summary:
                          "flow_runs_waiting")]
         rows += [{"measure": "refused", "value": line} for line in self.error_lines()]
         return rows
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
 
 
 def read_file(path: Path | str) -> bytes:
