@@ -26,6 +26,11 @@ only (``--per-digest`` items each, to randomly chosen social workers): 10,000 an
 processes with the same ``--due`` then send the same number of messages, and the growth ratio
 measures the caseload's effect alone. ``--spread random`` picks the due obligations uniformly
 from the whole caseload instead (more workers, fewer items each, as the caseload grows).
+``--spread recipients --recipients R`` spreads them over exactly R randomly chosen social workers
+(as evenly as they go: 2,000 over 1,600 is 400 digests of 2 and 1,200 of 1), so the digests are
+R whatever the caseload; with ``--social-workers N`` the directory is the same size too (the
+national day: ``--processes 10000|100000 --due 2000 --spread recipients --recipients 1600
+--social-workers 4000 --sink raw``).
 """
 
 from __future__ import annotations
@@ -83,7 +88,8 @@ def worker_of(process_index: int, workers: int) -> int:
 
 
 def choose_due(*, processes: int, due: int, spread: str, per_digest: int,
-               rng: random.Random) -> dict[int, set[int]]:
+               rng: random.Random, workers: int | None = None,
+               recipients: int | None = None) -> dict[int, set[int]]:
     """Which obligations are due: {process index: {obligation slot}} (``due`` in all)."""
     slots = len(KEYS)
     if due > processes * slots:
@@ -93,25 +99,32 @@ def choose_due(*, processes: int, due: int, spread: str, per_digest: int,
         for flat in rng.sample(range(processes * slots), due):
             chosen.setdefault(flat // slots, set()).add(flat % slots)
         return chosen
-    workers = worker_count(processes)
-    recipients = math.ceil(due / per_digest) if due else 0
-    if recipients > workers:
-        raise SystemExit(f"--due {due} at --per-digest {per_digest} needs {recipients} social "
-                         f"workers; there are {workers}: raise --per-digest or --processes")
-    left = due
-    for worker in rng.sample(range(workers), recipients):
+    workers = workers or worker_count(processes)
+    if spread == "recipients":
+        if not recipients or recipients > min(due, workers):
+            raise SystemExit(f"--recipients must be 1 to {min(due, workers)} (--due {due}, "
+                             f"{workers} social workers)")
+        shares = [due // recipients + (1 if n < due % recipients else 0)
+                  for n in range(recipients)]
+    else:
+        recipients = math.ceil(due / per_digest) if due else 0
+        if recipients > workers:
+            raise SystemExit(f"--due {due} at --per-digest {per_digest} needs {recipients} "
+                             f"social workers; there are {workers}: raise --per-digest or "
+                             "--processes")
+        shares = [min(per_digest, due - n * per_digest) for n in range(recipients)]
+    for worker, take in zip(rng.sample(range(workers), recipients), shares, strict=True):
         mine = list(range(worker, processes, workers))  # that worker's processes
-        take = min(per_digest, left)
         if take > len(mine) * slots:
-            raise SystemExit(f"--per-digest {per_digest} is more than a worker's obligations")
+            raise SystemExit(f"{take} due items are more than a worker's obligations")
         for flat in rng.sample(range(len(mine) * slots), take):
             chosen.setdefault(mine[flat // slots], set()).add(flat % slots)
-        left -= take
     return chosen
 
 
 def generate(url: str, *, processes: int, due: int, as_of: date, spread: str, per_digest: int,
-             seed: int) -> dict[str, Any]:
+             seed: int, social_workers: int | None = None,
+             recipients: int | None = None) -> dict[str, Any]:
     """Build the schema and bulk-load the synthetic directory and caseload (Core executemany)."""
     import sqlalchemy as sa
 
@@ -152,7 +165,7 @@ def generate(url: str, *, processes: int, due: int, as_of: date, spread: str, pe
     later = [d for d in (as_of + timedelta(days=n) for n in range(2, 366))
              if rung_of(d).at > cutoff]
 
-    workers = worker_count(processes)
+    workers = social_workers or worker_count(processes)
     team_rows = [{"id": t, "name": f"team-{t:02d}", "teams_channel": None}
                  for t in range(1, TEAMS + 1)]
     hos_id, tm_base, sw_base = 1, 1, 1 + TEAMS  # team manager of team t: tm_base + t
@@ -168,7 +181,7 @@ def generate(url: str, *, processes: int, due: int, as_of: date, spread: str, pe
                        "manager_id": tm_base + team, "updated_at": now})
 
     chosen = choose_due(processes=processes, due=due, spread=spread, per_digest=per_digest,
-                        rng=rng)
+                        rng=rng, workers=workers, recipients=recipients)
     expected: dict[str, int] = {}  # social worker's email -> due items in their digest
     for index, slots in chosen.items():
         email = f"sw{worker_of(index, workers):06d}@la.example"
@@ -285,15 +298,56 @@ def _summary(sink: Any) -> list[tuple[str, str, list[str]]]:
             for m, (_, rcpts) in zip(sink.messages, sink.envelopes, strict=True)]
 
 
-def _sink_process_main(connection: Any, latency: float) -> None:
+class _RawSink:
+    """An SMTP sink that keeps each message's bytes and parses them only for the summary (a
+    relay does not parse what it relays; SMTPSink parses each one as it arrives)."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        from tests.servers import HOST, SENDER, free_port
+
+        self._received: list[tuple[list[str], bytes]] = []
+        received = self._received
+
+        class Keep:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                received.append((list(envelope.rcpt_tos), envelope.original_content or b""))
+                return "250 OK"
+
+        port = free_port()
+        self._controller = Controller(Keep(), hostname=HOST, port=port)
+        self._controller.start()
+        self.url = f"mailto://{HOST}:{port}?from={SENDER}&mode=insecure"
+
+    @property
+    def messages(self) -> list[Any]:
+        import email
+        import email.policy
+
+        return [email.message_from_bytes(raw, policy=email.policy.default)
+                for _, raw in list(self._received)]
+
+    @property
+    def envelopes(self) -> list[tuple[str, list[str]]]:
+        return [("", rcpts) for rcpts, _ in list(self._received)]
+
+    def count(self) -> int:
+        return len(self._received)
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+def _sink_process_main(connection: Any, latency: float, raw: bool = False) -> None:
     """The SMTP sink in a process of its own: answers "count", "summary" and "stop"."""
-    sink = _smtp_sink(latency)
+    sink = _RawSink() if raw else _smtp_sink(latency)
     connection.send(sink.url)
     try:
         while True:
             command = connection.recv()
             if command == "count":
-                connection.send(len(sink.messages))
+                connection.send(sink.count() if raw else len(sink.messages))
             elif command == "summary":
                 connection.send(_summary(sink))
             else:
@@ -305,7 +359,8 @@ def _sink_process_main(connection: Any, latency: float) -> None:
 
 class Sink:
     """The SMTP sink, in this process (a thread, as in the tests) or in a process of its own
-    (which keeps aiosmtpd's parsing off the sweep's CPU and GIL, as a real relay would be)."""
+    (which keeps aiosmtpd's parsing off the sweep's CPU and GIL, as a real relay would be);
+    ``raw``: in a process of its own, parsing nothing until the summary."""
 
     def __init__(self, where: str, latency: float) -> None:
         self._local = self._process = self._connection = None
@@ -317,8 +372,8 @@ class Sink:
 
             context = multiprocessing.get_context("spawn")
             self._connection, child = context.Pipe()
-            self._process = context.Process(target=_sink_process_main, args=(child, latency),
-                                            daemon=True)
+            self._process = context.Process(target=_sink_process_main,
+                                            args=(child, latency, where == "raw"), daemon=True)
             self._process.start()
             self.url = self._connection.recv()
 
@@ -362,7 +417,8 @@ def _counted(subject: str) -> int:
 
 
 def run_sweep(*, as_of: date, expected: dict[str, int], due: int, profile: str | None,
-              sink_where: str, latency: float, profile_clock: str = "wall") -> dict[str, Any]:
+              sink_where: str, latency: float, profile_clock: str = "wall",
+              workers: int = 8) -> dict[str, Any]:
     """One sweep (write, then deliver) with a live SMTP sink; then the same-day re-run."""
     from sqlalchemy import func
     from sqlmodel import select
@@ -409,7 +465,7 @@ def run_sweep(*, as_of: date, expected: dict[str, int], due: int, profile: str |
         c1, t1 = _cpu(), time.perf_counter()
         if deliver_profiler:
             deliver_profiler.enable()
-        delivered = outbox.deliver()
+        delivered = outbox.deliver(workers=workers)
         if deliver_profiler:
             deliver_profiler.disable()
         c2, t2 = _cpu(), time.perf_counter()
@@ -514,13 +570,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="obligations whose next rung fires on the benchmark day")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--as-of", default=DEFAULT_AS_OF, help="the benchmark day (a working day)")
-    parser.add_argument("--spread", choices=("fixed", "random"), default="fixed",
+    parser.add_argument("--spread", choices=("fixed", "random", "recipients"), default="fixed",
                         help="fixed: --per-digest due items per digest (messages = due / "
                              "per-digest, whatever the caseload); random: uniform over the "
-                             "caseload")
+                             "caseload; recipients: over exactly --recipients social workers")
+    parser.add_argument("--recipients", type=int, default=None,
+                        help="with --spread recipients: the number of digests")
+    parser.add_argument("--social-workers", type=int, default=None,
+                        help="social workers in the directory (default processes / 25)")
+    parser.add_argument("--workers", type=int, default=8,
+                        help="deliver(workers=...): SMTP connections at once")
     parser.add_argument("--per-digest", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20270309)
-    parser.add_argument("--sink", choices=("thread", "process"), default="thread",
+    parser.add_argument("--sink", choices=("thread", "process", "raw"), default="thread",
                         help="run the SMTP sink in this process (as the tests do; its parsing "
                              "competes with delivery for the CPU and the GIL) or in its own")
     parser.add_argument("--smtp-latency", type=float, default=0.0, metavar="SECONDS",
@@ -538,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args._generate:  # the child: load, report as JSON on the last line of stdout
         stats = generate(args._generate, processes=args.processes, due=args.due, as_of=as_of,
-                         spread=args.spread, per_digest=args.per_digest, seed=args.seed)
+                         spread=args.spread, per_digest=args.per_digest, seed=args.seed,
+                         social_workers=args.social_workers, recipients=args.recipients)
         print(json.dumps(stats))
         return 0
 
@@ -550,13 +613,16 @@ def main(argv: list[str] | None = None) -> int:
             child = subprocess.run(
                 [sys.executable, __file__, "--_generate", url, "--processes", str(args.processes),
                  "--due", str(args.due), "--as-of", args.as_of, "--spread", args.spread,
-                 "--per-digest", str(args.per_digest), "--seed", str(args.seed)],
+                 "--per-digest", str(args.per_digest), "--seed", str(args.seed)]
+                + (["--social-workers", str(args.social_workers)] if args.social_workers else [])
+                + (["--recipients", str(args.recipients)] if args.recipients else []),
                 check=True, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
             stats = json.loads(child.stdout.strip().splitlines()[-1])
             expected = stats.pop("expected")
             result = run_sweep(as_of=as_of, expected=expected, due=args.due,
                                profile=args.profile, sink_where=args.sink,
-                               latency=args.smtp_latency, profile_clock=args.profile_clock)
+                               latency=args.smtp_latency, profile_clock=args.profile_clock,
+                               workers=args.workers)
             if args.database == "sqlite":
                 stats["db_size_mb"] = round((workdir / "stepdown.db").stat().st_size / 2**20, 1)
         finally:
@@ -571,6 +637,8 @@ def main(argv: list[str] | None = None) -> int:
         "processes": args.processes, "obligations": stats["obligations"], "due": args.due,
         "database": args.database, "spread": args.spread,
         "per_digest": args.per_digest if args.spread == "fixed" else None,
+        "recipients": args.recipients if args.spread == "recipients" else None,
+        "delivery_workers": args.workers,
         "social_workers": stats["workers"], "sink": args.sink,
         "smtp_latency_s": args.smtp_latency,
         **{k: result[k] for k in ("write_s", "deliver_s", "total_s", "messages", "msgs_per_s",

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import sys
+import time
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -963,8 +964,16 @@ def input_(
     _load(ref)
     try:
         with session_scope() as session:
-            view = case_view(session, process=get_process(session, ref=ref))
-            checked = check(view, key, payload)
+            process = get_process(session, ref=ref)
+            view = case_view(session, process=process)
+            try:
+                checked = check(view, key, payload)
+            except FormError:
+                if _already_recorded(session, process, key, payload):
+                    typer.echo(f"{ref}: {key} was already recorded with these values; "
+                               "nothing changed")
+                    raise typer.Exit(0) from None
+                raise
     except (FormError, NotFound) as exc:
         fail(str(exc))
     if not flow_waits_for(view, key):
@@ -977,6 +986,21 @@ def input_(
         except orchestration.OrchestrationError as exc:
             fail(str(exc), FAILURE)
     typer.echo(f"{ref}: {key} recorded")
+
+
+def _already_recorded(session: Any, process: Any, key: str, payload: Any) -> bool:
+    """Whether ``key`` is done by an accepted input of exactly ``payload``: a command repeated
+    after it was killed (or lost its answer) is told it was applied, not refused."""
+    from sqlmodel import col, select
+
+    from stepdown.models.tables import Obligation, Submission
+
+    done = session.exec(select(Obligation.status).where(
+        Obligation.process_id == process.id, Obligation.key == key)).first()
+    last = session.exec(select(Submission.data).where(
+        Submission.process_id == process.id, Submission.form == key,
+        Submission.status == "accepted").order_by(col(Submission.id).desc())).first()
+    return done == "done" and last is not None and last == payload
 
 
 def _submitted_by(payload: Any) -> Any:
@@ -1018,17 +1042,28 @@ def _record_directly(ref: str, key: str, payload: Any) -> None:
 
 def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> None:
     """Wait until the case's flow run waits for ``key``, record the input, resume the run, and
-    wait until the flow has applied it."""
+    wait until the flow has applied it.
+
+    The input is recorded and the run resumed in one transaction, under the case's lock: of two
+    clients submitting the same form at once exactly one resumes the run (Prefect resumes a
+    paused run once) and the other is told, with nothing recorded; a command killed before its
+    commit leaves no half-recorded input behind. A retry of an input already applied (the
+    command was killed after resuming the run) is told so at once."""
     from stepdown import orchestration
     from stepdown.db import session_scope
-    from stepdown.records import find_submission, get_process, record_submission
+    from stepdown.records import accepted_forms, find_submission, get_process, record_submission
 
     timeout = get_settings().input_timeout
 
-    def waiting() -> tuple[str, str] | None:
+    def waiting() -> tuple[str, str] | str | None:
         with session_scope() as session:
             process = get_process(session, ref=ref)
             if process.waiting_for != key or not process.waiting_flow_run_id:
+                if process.waiting_for is not None or process.status != "open":
+                    # Waiting for another form (or closed): is this one already applied?
+                    done = accepted_forms(session, process=process).get(key)
+                    if done:
+                        return "same" if done[-1] == values else "other"
                 return None
             run_id, input_key = process.waiting_flow_run_id, process.waiting_input_key
         if orchestration.run_state(run_id)[0] != "PAUSED":
@@ -1036,28 +1071,38 @@ def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> N
         return run_id, str(input_key)
 
     found = orchestration.poll(waiting, timeout=timeout)
-    if not found:
+    if found == "same":
+        typer.echo(f"{ref}: {key} was already recorded with these values; nothing changed")
+        raise typer.Exit(0)
+    if found == "other":
+        fail(f"{key}: already recorded with other values, and the case has moved on (see "
+             f"`stepdown case show {ref}`; `stepdown correct {ref} {key}` reverses it)")
+    if not found or isinstance(found, str):
         raise orchestration.OrchestrationError(
             f"{ref} is not waiting for {key} after {timeout:.0f}s: see `stepdown case show {ref}`")
     run_id, input_key = found
     with session_scope() as session:  # write before acknowledging: the input is on record
         process = get_process(session, ref=ref, lock=True)
-        received = record_submission(session, process=process, form=key, data=payload,
-                                     channel="cli", values=values, flow_run_id=run_id,
-                                     input_key=input_key, status="received",
-                                     actor=values.get("submitted_by") or None)
-        submission_id = received.id
-    try:
-        orchestration.resume(run_id, values)
-    except orchestration.OrchestrationError:
-        with session_scope() as session:
-            process = get_process(session, ref=ref)
-            row = find_submission(session, process=process, input_key=input_key,
-                                  flow_run_id=run_id)
-            if row is not None and row.id == submission_id and row.status == "received":
-                row.status, row.error = "rejected", "the flow run refused the input"
-                session.add(row)
-        raise
+        if (process.waiting_input_key, process.waiting_flow_run_id) != (input_key, run_id):
+            taken = True  # applied meanwhile, from another client
+        else:
+            record_submission(session, process=process, form=key, data=payload, channel="cli",
+                              values=values, flow_run_id=run_id, input_key=input_key,
+                              status="received", actor=values.get("submitted_by") or None)
+            session.flush()
+            try:  # still in the transaction: commits only once the run has taken the input
+                orchestration.resume(run_id, values)
+                taken = False
+            except orchestration.NotPaused:
+                taken = True
+            if taken:
+                session.rollback()
+    if taken:
+        fail(f"{key}: not recorded: flow run {ref} was given another {key} first, by another "
+             f"client (see `stepdown case show {ref}`)")
+
+    # The record is read often (a local read), the run's state now and then (a request).
+    asked = [time.monotonic()]
 
     def applied() -> tuple[str, str | None] | None:
         with session_scope() as session:
@@ -1065,12 +1110,15 @@ def _hand_to_flow(ref: str, key: str, payload: Any, values: dict[str, Any]) -> N
                                   input_key=input_key, flow_run_id=run_id)
             if row is not None and row.status != "received":
                 return row.status, row.error
+        if time.monotonic() - asked[0] < 1:
+            return None
+        asked[0] = time.monotonic()
         state = orchestration.run_state(run_id)[0]
         if state in ("FAILED", "CRASHED", "CANCELLED"):
             return "failed", f"flow run {ref} ended {state.lower()}"
         return None
 
-    result = orchestration.poll(applied, timeout=timeout)
+    result = orchestration.poll(applied, timeout=timeout, every=0.05)
     if not result:
         raise orchestration.OrchestrationError(
             f"{key} was handed to flow run {run_id} but not applied within {timeout:.0f}s")

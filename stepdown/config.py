@@ -62,9 +62,13 @@ class Settings(BaseSettings):
     schedule_check_seconds: float = 150.0
     # "off": serve Prefect's server's SQLite transactions as shipped (stepdown.prefect_server).
     prefect_sqlite_immediate: str = "on"
+    # "off": serve flow runs as Prefect's Runner ships (a fresh interpreter per run, found by
+    # its poll alone) instead of forked warm and woken by events (stepdown.deployments.runner).
+    warm_runner: str = "on"
     # The SSDA903 file (episodes CSV or XML return) the daily import reads; unset: no import.
     ssda903_path: str | None = None
-    # Tests only: "after-write" crashes the sweep between writing a notification and sending it.
+    # Tests only: "after-write" crashes the sweep between writing a notification and sending it;
+    # "before-commit:N" / "after-commit:N" crash a process at its N-th commit (stepdown.db).
     fault: str | None = None
 
     @field_validator("database_url")

@@ -251,11 +251,13 @@ def _note_closed(session: Session, process: Process) -> None:
     session.info.setdefault("stepdown_closed", {})[process.ref] = ids
 
 
-def set_first_rung(row: Obligation, fired: set[str] | None = None) -> None:
+def set_first_rung(row: Obligation, fired: set[str] | None = None,
+                   policy: Policy | None = None) -> None:
     """Point an obligation at the next rung of its escalation ladder (none once it is closed,
-    or if it is undated); the sweep picks it up when that rung's time comes."""
+    or if it is undated); the sweep picks it up when that rung's time comes. ``policy``: the
+    current policy, when the caller has it (the sweep, for thousands of rows)."""
     following = (ladder.next_rung(row.due_on, row.due_at, fired or set(),
-                                  current_policy().escalate_after)
+                                  (policy or current_policy()).escalate_after)
                  if row.status in OPEN_STATUSES else None)
     row.next_rung = following.name if following else None
     row.next_rung_at = following.at if following else None

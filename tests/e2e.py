@@ -135,12 +135,14 @@ def system_env(home: Path, port: int, today: str) -> dict[str, str]:
     return env
 
 
-def served(tmp_path_factory: Any, name: str, today: str) -> Iterator[System]:
+def served(tmp_path_factory: Any, name: str, today: str,
+           env: dict[str, str] | None = None) -> Iterator[System]:
     """A module's own `stepdown serve` (schedules off) in a fresh home, stopped afterwards:
-    ``yield from served(tmp_path_factory, "stepdown-x", TODAY)`` in a module-scoped fixture."""
+    ``yield from served(tmp_path_factory, "stepdown-x", TODAY)`` in a module-scoped fixture.
+    ``env`` adds to (or overrides) the system's environment."""
     home: Path = tmp_path_factory.mktemp(name)
     port = free_port()
-    running = System(home, port, system_env(home, port, today))
+    running = System(home, port, {**system_env(home, port, today), **(env or {})})
     running.start()
     try:
         yield running

@@ -143,8 +143,25 @@ def build_model(name: str, doc: str, base: str, fields: tuple[FieldDecl, ...]) -
 
 
 # ------------------------------------------------------------------------- parsing
+class _Shown(str):
+    """Text whose repr is itself (the errors below format the refused value with ``!r``)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _shown(value: Any, most: int = 60) -> str:
+    """A refused value as an error repeats it: the start of a long text (still quoted, so that
+    prompt.reason_only can drop it), of anything else its repr cut to ``most`` characters."""
+    if isinstance(value, str) and len(value) > most:
+        return repr(value[:most - 10] + "...")
+    text = repr(value)
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
 def _rule_text(error: Any) -> str:
-    kind, ctx, given = error["type"], error.get("ctx", {}), error.get("input")
+    kind, ctx, raw = error["type"], error.get("ctx", {}), error.get("input")
+    given = _Shown(_shown(raw))
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":

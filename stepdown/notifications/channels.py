@@ -1,8 +1,16 @@
 """Delivery channels: one plain-text email, or one post to a team's Microsoft Teams channel.
 
-Both go through Apprise, with a fresh ``apprise.Apprise`` (and so a fresh plugin instance) for
-every message. Apprise waits ``request_rate_per_sec`` (5.5 s) between two sends through the
-same plugin instance; a reused instance would cap a batch at one message every 5.5 s.
+Both go through Apprise. A Teams post takes a fresh ``apprise.Apprise`` (and so a fresh plugin
+instance) per message: Apprise waits ``request_rate_per_sec`` (5.5 s) between two sends through
+the same plugin instance, so a reused one would cap a batch at one post every 5.5 s.
+
+Email goes in batches (:class:`EmailBatch`): Apprise's email plugin parses the relay URL (every
+``mailto://``/``mailtos://`` form it knows, its provider templates included), and its notify
+pipeline and ``prepare_emails`` build each message, exactly as Apprise sends it. Only the
+transport differs: where Apprise's ``NotifyEmail.send`` opens a connection and builds an SSL
+context (loading the CA bundle, ~25 ms of CPU) for every email, a batch holds one SMTP
+connection for many emails, with one SSL context per process, and no throttle between them (an
+SMTP session paces itself: each command waits for the relay's reply).
 
 Secrets stay out of code and logs:
 
@@ -22,11 +30,18 @@ from __future__ import annotations
 import logging
 import os
 import re
+import smtplib
+import socket
+import ssl
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlsplit
+from functools import lru_cache
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
 
 import apprise
-from apprise.plugins.email import NotifyEmail
+from apprise.plugins import url_to_dict
+from apprise.plugins.email import NotifyEmail, SecureMailMode
 from apprise.plugins.workflows import NotifyWorkflows
 
 from stepdown.config import get_settings
@@ -35,6 +50,7 @@ __all__ = [
     "EMAIL_URL_ENV",
     "ChannelError",
     "Delivery",
+    "EmailBatch",
     "email_url",
     "relay_problem",
     "resolve_teams_url",
@@ -121,33 +137,205 @@ def send_email(to: str, subject: str, body: str) -> Delivery:
     Subject and body go out as given (``text/plain``, no markdown or HTML conversion; Apprise
     strips trailing whitespace from the body). Raises :class:`ChannelError` when the relay is
     not configured usably; returns ``Delivery(ok=False, ...)`` when the email was not sent.
+    Many emails go faster through one :class:`EmailBatch`.
     """
-    relay = email_url()
-    address = to.strip()
-    if not _ADDRESS.fullmatch(address):
-        return Delivery(False, "email not sent: the recipient is not a single email address")
-    if not body.strip():
-        return Delivery(False, f"email to {address} not sent: the body is empty")
+    with EmailBatch() as batch:
+        delivery = batch.send(to, subject, body)
+    if not delivery.ok and batch.relay_failed:
+        return Delivery(False, f"email to {to.strip()} not accepted by the relay")
+    return delivery
 
-    # The recipient goes in as to= (fully encoded: Apprise splits URLs on ',' and ' ');
-    # format=text keeps Apprise from turning the text into HTML (its email default). Apprise
-    # reads the last value of a repeated argument, so these win over the relay URL's own.
-    separator = "&" if "?" in relay else "?"
-    url = f"{relay}{separator}format=text&to={quote(address, safe='')}"
 
-    _quiet_apprise()
-    plugin = apprise.Apprise.instantiate(url)
-    if not isinstance(plugin, NotifyEmail):
-        raise ChannelError(
-            f"{EMAIL_URL_ENV} could not be used by Apprise: check its host, port, "
-            "from= address and mode="
-        )
-    sender = apprise.Apprise()  # one per message: see the module docstring
-    sender.add(plugin)
-    sent = sender.notify(body=body, title=subject, body_format=apprise.NotifyFormat.TEXT)
-    if not sent:
-        return Delivery(False, f"email to {address} not accepted by the relay")
-    return Delivery(True)
+class _RelayEmail(NotifyEmail):  # type: ignore[no-untyped-call]  # Apprise's hook
+    """Apprise's email plugin, sending over one held SMTP connection.
+
+    Everything up to the wire is Apprise's own: URL parsing, provider defaults, the notify
+    pipeline and ``NotifyEmail.prepare_emails``. ``send`` differs from ``NotifyEmail.send`` in
+    that it keeps the connection open for the next email, uses one SSL context per process,
+    and raises the ``smtplib``/``OSError`` exception instead of logging it (the batch turns it
+    into an error text without the URL).
+    """
+
+    request_rate_per_sec = 0  # one session; the relay's replies pace it (see module docstring)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self.connection: smtplib.SMTP | None = None
+
+    def open(self) -> smtplib.SMTP:
+        """The held connection: connected, TLS set up and logged in as the URL says."""
+        if self.connection is not None:
+            return self.connection
+        context = _tls_context(bool(self.verify_certificate))
+        port = int(self.port or 0)  # NotifyEmail.__init__ sets it from the mode when unset
+        connection: smtplib.SMTP
+        if self.secure_mode == SecureMailMode.SSL:
+            connection = smtplib.SMTP_SSL(self.smtp_host, port, None,
+                                          timeout=self.socket_connect_timeout, context=context)
+        else:
+            connection = smtplib.SMTP(self.smtp_host, port, None,
+                                      timeout=self.socket_connect_timeout)
+        try:
+            if self.secure_mode == SecureMailMode.STARTTLS:
+                try:
+                    connection.starttls(context=context)
+                except smtplib.SMTPNotSupportedError:
+                    raise _Unusable("does not offer STARTTLS (mode=starttls)") from None
+            if self.user and self.password:
+                try:
+                    connection.login(self.user, self.password)
+                except smtplib.SMTPNotSupportedError:
+                    raise _Unusable("does not offer a login (SMTP AUTH)") from None
+        except BaseException:
+            connection.close()
+            raise
+        self.connection = connection
+        return connection
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                connection.quit()
+            except (OSError, smtplib.SMTPException):
+                connection.close()
+
+    def send(self, body: str, title: str = "", notify_type: Any = None, attach: Any = None,
+             **kwargs: Any) -> bool:
+        headers = {"X-Application": self.app_id, **self.headers}
+        for message in NotifyEmail.prepare_emails(
+                subject=title, body=body, notify_format=self.notify_format,
+                from_addr=self.from_addr, to=self.targets, cc=self.cc, bcc=self.bcc,
+                reply_to=self.reply_to, smtp_host=self.smtp_host, attach=attach,
+                headers=headers, names=self.names, pgp=self.pgp, pgp_mode=self.pgp_mode,
+                inline=self.inline, tzinfo=self.tzinfo):
+            self.open().sendmail(str(self.from_addr[1]), message.to_addrs, message.body)
+        return True
+
+
+class _Unusable(smtplib.SMTPException):
+    """The relay answers, but not as the URL needs: says what, after "the relay HOST:PORT"."""
+
+
+@lru_cache(maxsize=2)
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """One SSL context per process (per ``verify=``): creating one loads the CA bundle."""
+    context = ssl.create_default_context()
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class EmailBatch:
+    """Plain-text emails through the relay of ``STEPDOWN_EMAIL_URL``, over one SMTP connection.
+
+    ::
+
+        with EmailBatch() as batch:
+            for to, subject, body in messages:
+                delivery = batch.send(to, subject, body)
+
+    The connection opens at the first send. ``Delivery(ok=True)`` means the relay accepted
+    the email (it answered 250 to its data). When the relay refuses one email, the connection
+    stays for the next; when the connection fails, it is dropped, that email is not sent, and
+    the next send connects again. Not for use by two threads at once: give each its own.
+    Raises :class:`ChannelError` when the relay is not configured usably.
+    """
+
+    def __init__(self) -> None:
+        relay = email_url()
+        separator = "&" if "?" in relay else "?"
+        # format=text keeps Apprise from turning the text into HTML (its email default).
+        # Apprise reads the last value of a repeated argument, so it wins over the relay's.
+        results = url_to_dict(f"{relay}{separator}format=text")  # type: ignore[no-untyped-call]
+        _quiet_apprise()
+        plugin = None
+        if results is not None and results.get("schema") in _EMAIL_SCHEMES:
+            try:
+                plugin = _RelayEmail(**results, asset=apprise.AppriseAsset(), tag=set())
+            except TypeError:
+                plugin = None
+        if plugin is None:
+            raise ChannelError(
+                f"{EMAIL_URL_ENV} could not be used by Apprise: check its host, port, "
+                "from= address and mode="
+            )
+        self._plugin = plugin
+        self.relay = f"{plugin.smtp_host}:{plugin.port}"  # names the relay, never the URL
+        self.relay_failed = False  # the last failure was the relay's, not the email's
+        self.connections = 0  # connections opened so far
+
+    def send(self, to: str, subject: str, body: str) -> Delivery:
+        """Send one email to one recipient over the batch's connection (see the class)."""
+        address = to.strip()
+        if not _ADDRESS.fullmatch(address):
+            self.relay_failed = False
+            return Delivery(False, "email not sent: the recipient is not a single email address")
+        if not body.strip():
+            self.relay_failed = False
+            return Delivery(False, f"email to {address} not sent: the body is empty")
+        plugin = self._plugin
+        self.relay_failed = True
+        if plugin.connection is None:
+            try:
+                plugin.open()
+            except (OSError, smtplib.SMTPException) as exc:
+                return Delivery(False, self._connect_problem(exc))
+            self.connections += 1
+        plugin.targets = [(False, address)]
+        try:
+            plugin.notify(body=body, title=subject, body_format=apprise.NotifyFormat.TEXT)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({code for code, _ in exc.recipients.values()})
+            return Delivery(False, f"email to {address} refused by the relay "
+                                   f"({', '.join(map(str, codes))})")
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            return Delivery(False, f"email to {address} not accepted by the relay "
+                                   f"({exc.smtp_code})")
+        except (OSError, smtplib.SMTPException) as exc:
+            # Mid-conversation: this email is not known to be accepted, so it is not sent.
+            self._plugin.close()
+            return Delivery(False, f"the relay {self.relay} dropped the connection "
+                                   f"({type(exc).__name__})")
+        except Exception as exc:  # noqa: BLE001 - Apprise's own (AppriseEmailException)
+            self.relay_failed = False
+            return Delivery(False, f"email to {address} not sent ({type(exc).__name__})")
+        finally:
+            plugin.targets = []
+            if plugin.connection is not None and plugin.connection.sock is None:
+                plugin.connection = None  # smtplib closed it (a 421 reply): reconnect next time
+        self.relay_failed = False
+        return Delivery(True)
+
+    def _connect_problem(self, exc: BaseException) -> str:
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return f"the relay {self.relay} refused the login ({exc.smtp_code})"
+        if isinstance(exc, _Unusable):
+            return f"the relay {self.relay} {exc}"
+        if isinstance(exc, ssl.SSLError):
+            return f"TLS with the relay {self.relay} failed ({type(exc).__name__})"
+        return _unreachable(self.relay, exc, self._plugin.socket_connect_timeout)
+
+    def close(self) -> None:
+        """End the SMTP session (QUIT). The batch may send again: it reconnects."""
+        self._plugin.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+def _unreachable(relay: str, exc: BaseException, timeout: float) -> str:
+    """Why a connection to ``relay`` (HOST:PORT) failed, in words that name no URL."""
+    if isinstance(exc, ConnectionRefusedError):
+        return f"the relay {relay} refused the connection"
+    if isinstance(exc, TimeoutError):
+        return f"the relay {relay} did not answer within {timeout:.0f} s"
+    return f"the relay {relay} could not be reached ({type(exc).__name__})"
 
 
 def relay_problem(timeout: float = 5.0) -> str | None:
@@ -157,20 +345,14 @@ def relay_problem(timeout: float = 5.0) -> str | None:
     Apprise reports only that an email was not sent; this says whether the relay was there at
     all. Names the host and port, never the URL (which may hold a password).
     """
-    import socket
-
     plugin = apprise.Apprise.instantiate(email_url())
     host, port = getattr(plugin, "host", None), getattr(plugin, "port", None)
     if not host or not port:
         return None
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
-    except ConnectionRefusedError:
-        return f"the relay {host}:{port} refused the connection"
-    except TimeoutError:
-        return f"the relay {host}:{port} did not answer within {timeout:.0f} s"
     except OSError as exc:
-        return f"the relay {host}:{port} could not be reached ({type(exc).__name__})"
+        return _unreachable(f"{host}:{port}", exc, timeout)
     return None
 
 

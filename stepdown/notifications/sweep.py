@@ -12,19 +12,22 @@ number of cases.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from stepdown import clock
 from stepdown.config import get_settings
-from stepdown.db import session_scope
+from stepdown.db import get_engine, session_scope
 from stepdown.domain import ladder
 from stepdown.domain.calendar import LONDON, in_working_hours
 from stepdown.domain.vocabulary import BREACH, ESCALATION, OPEN_STATUSES
@@ -128,7 +131,7 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
             notice(obligation, skipped.name, NOBODY, "none")
             written.superseded += 1
         if rung is None:
-            set_first_rung(obligation, fired[obligation.id or 0])
+            set_first_rung(obligation, fired[obligation.id or 0], policy)
             continue
         owner = directory.owner(obligation, process)
         item = _item(obligation, process, policy, links, rung.name,
@@ -172,7 +175,7 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
         written.fired.append({"ref": process.ref, "key": obligation.key, "rung": rung.name,
                               "due": item.due_text(), "to": ", ".join(recipients) or "nobody"})
         set_first_rung(obligation, fired[obligation.id or 0] | {r.name for r in superseded}
-                       | {rung.name})
+                       | {rung.name}, policy)
         session.add(obligation)
     session.add_all(notices)
     session.flush()
@@ -194,16 +197,14 @@ def _compose(session: Session, *, as_of: date, items: dict[int, render.Item],
     existing = set(session.exec(select(Message.dedupe_key).where(
         col(Message.dedupe_key).in_([f"digest:{n.recipient}:{as_of}" for n in pending
                                      if n.channel == "digest"]))).all())
-    count = 0
+    # Each message with the notices it carries; one flush inserts them all (and gives ids).
+    written: list[tuple[Message, list[Notice]]] = []
 
-    def add(key: str, channel: str, recipient: str, subject: str, body: str) -> Message:
-        nonlocal count
-        message = Message(dedupe_key=key, channel=channel, recipient=recipient, subject=subject,
-                          body=body, next_attempt_at=now, created_at=now)
-        session.add(message)
-        session.flush()
-        count += 1
-        return message
+    def add(key: str, channel: str, recipient: str, subject: str, body: str,
+            notices: list[Notice]) -> None:
+        written.append((Message(dedupe_key=key, channel=channel, recipient=recipient,
+                                subject=subject, body=body, next_attempt_at=now, created_at=now),
+                        notices))
 
     on_duty = {p.email for p in directory.with_role(EMERGENCY_DUTY_TEAM)}
     digests: dict[str, list[Notice]] = defaultdict(list)
@@ -213,27 +214,30 @@ def _compose(session: Session, *, as_of: date, items: dict[int, render.Item],
             digests[n.recipient].append(n)
         elif n.channel == "email" and n.rung == ESCALATION:
             subject, body = render.escalation(as_of, item, n.recipient)
-            n.message_id = add(f"escalation:{n.obligation_id}:{n.recipient}", "email",
-                               n.recipient, subject, body).id
+            add(f"escalation:{n.obligation_id}:{n.recipient}", "email", n.recipient, subject,
+                body, [n])
         elif n.channel == "email":
             subject, body = render.breach(item, on_duty=n.recipient in on_duty)
-            n.message_id = add(f"{n.rung}:{n.obligation_id}:{n.recipient}", "email",
-                               n.recipient, subject, body).id
+            add(f"{n.rung}:{n.obligation_id}:{n.recipient}", "email", n.recipient, subject,
+                body, [n])
         else:
             subject, body = render.escalation(as_of, item, "the manager")
-            n.message_id = add(f"teams:{n.rung}:{n.obligation_id}:{n.recipient}", "teams",
-                               n.recipient, subject, body).id
+            add(f"teams:{n.rung}:{n.obligation_id}:{n.recipient}", "teams", n.recipient,
+                subject, body, [n])
     for recipient, group in digests.items():
         key = f"digest:{recipient}:{as_of}"
         if key in existing:
             continue  # one digest a day: these wait for tomorrow's
         subject, body = render.digest(as_of, [items[n.obligation_id] for n in group])
-        message_id = add(key, "email", recipient, subject, body).id
-        for n in group:
-            n.message_id = message_id
+        add(key, "email", recipient, subject, body, group)
+    session.add_all(message for message, _ in written)
+    session.flush()
+    for message, notices in written:
+        for n in notices:
+            n.message_id = message.id
     session.add_all(pending)
     session.flush()
-    return count
+    return len(written)
 
 
 def _items_for(session: Session, obligation_ids: set[int]) -> dict[int, render.Item]:
@@ -259,33 +263,187 @@ def _item(obligation: Obligation, process: Process, policy: Any, links: dict[int
     return render.Item(
         ref=process.ref, key=obligation.key, title=rule.title if rule else obligation.key,
         owner_role=obligation.owner_role, due_on=obligation.due_on, due_at=obligation.due_at,
-        link=links.get(process.id or 0, ui_base()), rung=rung, previous_owner=previous_owner,
+        link=links.get(process.id or 0) or ui_base(), rung=rung, previous_owner=previous_owner,
         unassigned=unassigned)
 
 
 # ------------------------------------------------------------------------------------ delivery
-Sender = Callable[[Message, Session], tuple[bool, str | None]]
+@dataclass
+class _Outcome:
+    """One message's tries in this delivery: sent (and marked so), or its last error."""
+
+    ok: bool = False
+    error: str | None = None
+    tries: int = 0
 
 
-def _send(message: Message, session: Session) -> tuple[bool, str | None]:
+def _send_teams(message: Message) -> tuple[bool, str | None]:
     from stepdown.models.tables import Team
     from stepdown.notifications import channels
 
+    with session_scope() as session:  # the read ends before the post (see _Recorder)
+        team = session.exec(select(Team).where(Team.name == message.recipient)).first()
     try:
-        if message.channel == "email":
-            result = channels.send_email(message.recipient, message.subject, message.body)
-            if not result.ok:  # Apprise says only "not sent": was the relay there at all?
-                return False, channels.relay_problem() or "the relay did not accept the email"
-        else:
-            team = session.exec(select(Team).where(Team.name == message.recipient)).first()
-            session.commit()  # end the read before posting (see _deliver_pending)
-            if team is None or not team.teams_channel:
-                return False, f"team {message.recipient} has no Teams channel configured"
-            url = channels.resolve_teams_url(team.teams_channel)
-            result = channels.send_teams(url, message.subject, message.body, team=message.recipient)
+        if team is None or not team.teams_channel:
+            return False, f"team {message.recipient} has no Teams channel configured"
+        url = channels.resolve_teams_url(team.teams_channel)
+        result = channels.send_teams(url, message.subject, message.body, team=message.recipient)
     except channels.ChannelError as exc:
         return False, str(exc)[:300]
     return result.ok, result.error
+
+
+class _Recorder:
+    """Marks messages sent, in a thread of its own, as soon as the relay has accepted them.
+
+    A sender hands it each accepted message and waits until the mark is committed before it
+    sends its next message, so a crash can leave at most one accepted message per connection
+    unmarked (the next sweep sends that one again: SMTP cannot tell a sender the relay already
+    has it). The marks of all the senders waiting at once go in one short transaction (a group
+    commit: on SQLite a commit waits for the disk and holds the write lock, so a transaction per
+    message would make the senders queue behind the disk one by one). No transaction is held
+    while sending."""
+
+    BATCH = 500
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[int, int, threading.Event] | None] = (
+            queue.SimpleQueue())
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="outbox-recorder", daemon=True)
+        self._thread.start()
+
+    def sent(self, message: Message, attempts: int) -> bool:
+        """Records ``message`` as sent; returns once it is committed (True) or could not be
+        (False: the sender stops, as what it sent next could not be marked either)."""
+        if self._error is not None:
+            return False
+        written = threading.Event()
+        self._queue.put((message.id or 0, attempts, written))
+        written.wait()
+        return self._error is None
+
+    @property
+    def failed(self) -> bool:
+        """It could not write: the senders stop (what they send now could not be marked)."""
+        return self._error is not None
+
+    def close(self) -> None:
+        """Write what is left, then stop; re-raises a failure to write."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        table = Message.__table__  # type: ignore[attr-defined]
+        statement = (table.update()
+                     .where(table.c.id == sa.bindparam("message_id"),
+                            sa.or_(table.c.status == "pending",  # or failed in an outage
+                                   table.c.status == "failed"))
+                     .values(status="sent", sent_at=sa.bindparam("at"),
+                             attempts=sa.bindparam("tries"), last_error=None))
+        engine = get_engine()
+        done = False
+        while not done:
+            first = self._queue.get()
+            items = [] if first is None else [first]
+            done = first is None
+            while not done and len(items) < self.BATCH:  # whoever else is waiting now
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    done = True
+                else:
+                    items.append(item)
+            try:
+                if items and self._error is None:
+                    at = clock.now()
+                    with engine.begin() as connection:
+                        connection.execute(statement, [{"message_id": i, "tries": n, "at": at}
+                                                       for i, n, _ in items])
+            except BaseException as exc:  # noqa: BLE001 - handed to close(), in the caller
+                self._error = exc
+            finally:
+                for *_, written in items:
+                    written.set()
+
+
+class _Queue:
+    """The messages of one try, handed to the workers one at a time."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        self._items = iter(messages)
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[Message]:
+        while True:
+            with self._lock:
+                message = next(self._items, None)
+            if message is None:
+                return
+            yield message
+
+
+def _email_worker(work: _Queue, outcomes: dict[int, _Outcome], recorder: _Recorder) -> None:
+    """Send emails from ``work`` over one SMTP connection (reopened after a failure), each
+    marked sent as soon as the relay has accepted it."""
+    from stepdown.notifications import channels
+
+    try:
+        batch = channels.EmailBatch()
+    except channels.ChannelError as exc:
+        for message in work:
+            outcome = outcomes[message.id or 0]
+            outcome.tries += 1
+            outcome.error = str(exc)[:300]
+        return
+    with batch:
+        for message in work:
+            if recorder.failed:
+                return  # left pending, untried
+            outcome = outcomes[message.id or 0]
+            outcome.tries += 1
+            delivery = batch.send(message.recipient, message.subject, message.body)
+            if delivery.ok:
+                recorder.sent(message, message.attempts + outcome.tries)
+                outcome.ok, outcome.error = True, None
+            else:
+                outcome.error = (delivery.error or "the relay did not accept the email")[:300]
+
+
+def _teams_worker(work: _Queue, outcomes: dict[int, _Outcome], recorder: _Recorder) -> None:
+    for message in work:
+        if recorder.failed:
+            return
+        outcome = outcomes[message.id or 0]
+        outcome.tries += 1
+        ok, error = _send_teams(message)
+        if ok:
+            recorder.sent(message, message.attempts + outcome.tries)
+            outcome.ok, outcome.error = True, None
+        else:
+            outcome.error = error
+
+
+def _try_once(messages: list[Message], outcomes: dict[int, _Outcome], workers: int,
+              recorder: _Recorder) -> None:
+    """One try of each message: the emails over up to ``workers`` SMTP connections at once,
+    the Teams posts (one request each) beside them."""
+    emails = [m for m in messages if m.channel == "email"]
+    posts = [m for m in messages if m.channel != "email"]
+    connections = min(max(1, workers), len(emails))
+    posters = min(max(1, workers - connections), len(posts)) if posts else 0
+    email_queue, post_queue = _Queue(emails), _Queue(posts)
+    with ThreadPoolExecutor(max_workers=max(1, connections + posters)) as pool:
+        futures = ([pool.submit(_email_worker, email_queue, outcomes, recorder)
+                    for _ in range(connections)]
+                   + [pool.submit(_teams_worker, post_queue, outcomes, recorder)
+                      for _ in range(posters)])
+        for future in futures:
+            future.result()
 
 
 @dataclass
@@ -312,10 +470,21 @@ def reason(error: str | None) -> str:
     return (error or "unknown error").split(": ", 1)[0]
 
 
+# Messages that failed finally because the relay could not be reached (channels.relay_problem):
+# an outage, not the messages' fault. They were reported, and are tried again at each sweep, so
+# that every one goes out once the relay is back.
+_OUTAGE = sa.and_(col(Message.last_error).like("the relay %"),
+                  col(Message.last_error).not_like("the relay did not accept%"))
+
+
 def deliver(*, now: datetime | None = None, workers: int = 8) -> Delivered:
     """Send every pending message: a few tries with exponential backoff now, more at each later
     sweep; after MAX_ATTEMPTS it is failed and reported through the other channel (that report
-    goes out in the same sweep)."""
+    goes out in the same sweep).
+
+    Emails go over at most ``workers`` SMTP connections at once, many emails on each
+    (``channels.EmailBatch``). Each message is marked sent in its own transaction as soon as
+    the relay has accepted it; one whose connection failed stays pending, for the next try."""
     result = _deliver_pending(now=now, workers=workers)
     if result.reports:  # only the reports: the rest had their tries for this sweep
         again = _deliver_pending(now=now, workers=workers, only=result.reports)
@@ -331,54 +500,58 @@ def _deliver_pending(*, now: datetime | None, workers: int,
                      only: list[int] | None = None) -> Delivered:
     now = now or clock.now()
     with session_scope() as session:
-        query = select(Message.id).where(Message.status == "pending",
-                                         col(Message.next_attempt_at) <= now)
+        query = select(Message).where(
+            sa.or_(col(Message.status) == "pending",
+                   sa.and_(col(Message.status) == "failed", _OUTAGE)),
+            col(Message.next_attempt_at) <= now)
         if only is not None:
             query = query.where(col(Message.id).in_(only))
-        ids = list(session.exec(query.order_by(col(Message.id))).all())
+        # Loaded, then the read ends: the workers only read them (no expiry on commit).
+        messages = list(session.exec(query.order_by(col(Message.id))).all())
     result = Delivered()
-    if not ids:
+    if not messages:
         return result
 
-    def one(message_id: int) -> tuple[int, bool, str | None, int]:
-        with session_scope() as session:
-            message = session.get(Message, message_id)
-            assert message is not None
-            # End the read before sending: on SQLite every transaction holds the write lock
-            # (BEGIN IMMEDIATE), so one held across a send made the workers send one at a time
-            # and kept every other writer waiting. The message stays loaded (no expiry on
-            # commit); this thread only reads it.
-            session.commit()
-            ok, error, tries = False, None, 0
-            for attempt in range(TRIES_PER_SWEEP):
-                tries += 1
-                ok, error = _send(message, session)
-                if ok or message.attempts + tries >= MAX_ATTEMPTS:
-                    break
-                time.sleep(backoff_seconds() * (2 ** attempt))
-            return message_id, ok, error, tries
+    outcomes = {message.id or 0: _Outcome() for message in messages}
+    todo = messages
+    recorder = _Recorder()
+    try:
+        for attempt in range(TRIES_PER_SWEEP):
+            if attempt:  # the same backoff for every message that is still waiting
+                time.sleep(backoff_seconds() * (2 ** (attempt - 1)))
+            _try_once(todo, outcomes, workers, recorder)
+            todo = [m for m in todo if not outcomes[m.id or 0].ok
+                    and m.attempts + outcomes[m.id or 0].tries < MAX_ATTEMPTS]
+            if not todo:
+                break
+    finally:
+        recorder.close()
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        outcomes = list(pool.map(one, ids))
     with session_scope() as session:
         failed: list[Message] = []
-        for message_id, ok, error, tries in outcomes:
-            message = session.get(Message, message_id)
-            assert message is not None
-            message.attempts += tries
-            if ok:
-                message.status, message.sent_at, message.last_error = "sent", clock.now(), None
+        for loaded in messages:
+            outcome = outcomes[loaded.id or 0]
+            if outcome.ok:  # already marked sent (_Recorder)
                 result.sent += 1
+                result.rows.append({"to": loaded.recipient, "channel": loaded.channel,
+                                    "subject": loaded.subject, "status": "sent",
+                                    "attempts": loaded.attempts + outcome.tries})
+                continue
+            message = session.get(Message, loaded.id)
+            assert message is not None
+            message.attempts += outcome.tries
+            if message.status == "failed":  # failed in an outage and reported: still waiting
+                message.last_error = outcome.error
+                result.retrying += 1
             elif message.attempts >= MAX_ATTEMPTS:
-                message.status, message.last_error = "failed", error
+                message.status, message.last_error = "failed", outcome.error
                 result.failed += 1
                 failed.append(message)
                 _audit_failure(session, message)
             else:  # the next sweep (hourly in working hours) tries again
-                message.last_error = error
+                message.last_error = outcome.error
                 result.retrying += 1
-            if not ok:
-                result.reasons[(message.channel, reason(error))] += 1
+            result.reasons[(message.channel, reason(outcome.error))] += 1
             session.add(message)
             result.rows.append({"to": message.recipient, "channel": message.channel,
                                 "subject": message.subject, "status": message.status,

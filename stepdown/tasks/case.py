@@ -63,12 +63,20 @@ def position(ref: str) -> tuple[str, str, str | None]:
 
 
 @task(cache_policy=NO_CACHE, task_run_name="wait for {key}")
-def mark_waiting(ref: str, key: str, flow_run_id: str, input_key: str) -> None:
+def mark_waiting(ref: str, key: str, flow_run_id: str, input_key: str) -> bool:
+    """Note on the case what its run waits for, and publish it; False when it already said so
+    (a resumed run replaying its wait): nothing to write or publish then, so the form just
+    submitted is not kept waiting on it. (Published when first noted; if that run crashed in
+    between, the next change of the case publishes it.)"""
     with session_scope() as session:
         process = get_process(session, ref=ref, lock=True)
+        if (process.waiting_for, process.waiting_flow_run_id, process.waiting_input_key) == (
+                key, flow_run_id, input_key):
+            return False
         set_waiting(session, process=process, key=key, flow_run_id=flow_run_id,
                     input_key=input_key)
     publish_case(ref)
+    return True
 
 
 @task(cache_policy=NO_CACHE, task_run_name="apply {key}")
