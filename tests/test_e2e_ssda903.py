@@ -137,3 +137,32 @@ def test_an_import_starts_its_flow_runs_now_or_on_the_next_import_or_sweep(
     assert "5 endings found" in flow_logs
     for text in (everything, flow_logs, down.stdout, down.stderr, log):
         assert POSTCODE not in text and URN not in text
+
+
+def test_an_import_of_many_endings_leaves_every_flow_run_waiting_for_its_meeting(
+        system: System, tmp_path: Path) -> None:
+    """The import starts its runs one after another while the first of them already run and
+    write to the case record. A start that held the record's write lock across its API call
+    starved them: on SQLite their writes waited out the busy timeout and the runs failed on
+    "database is locked" (seen with 1,000 endings in bench/ssda903_bench.py --served)."""
+    count = 60
+    rows = [f"CM{n:03d},01/03/2027,P,C2,N1,U1,PR1,{21 + n % 9}/10/2027,X1,CREQB,{POSTCODE},"
+            f"GL7 2QZ,{URN}" for n in range(count)]
+    summary = system.ok("import", "ssda903", _file(tmp_path / "many.csv", *rows),
+                        "--json").json()
+    assert (summary["processes_opened"], summary["flow_runs_started"]) == (count, count), summary
+    query = {"flow_runs": {"tags": {"all_": ["process:unplanned_ending"]},
+                           "name": {"like_": "UE-CM"}}, "limit": 200}
+
+    def settled() -> dict[str, int] | None:
+        runs = httpx.post(f"{system.api}/flow_runs/filter", json=query, timeout=30).json()
+        states: dict[str, int] = {}
+        for run in runs:
+            states[run["state"]["type"]] = states.get(run["state"]["type"], 0) + 1
+        waiting = states.get("PAUSED", 0) + states.get("FAILED", 0) + states.get("CRASHED", 0)
+        return states if len(runs) == count and waiting == count else None
+
+    states = wait_until(settled, f"the {count} runs to settle", 600, 2)
+    assert states == {"PAUSED": count}, states
+    log = "".join(system.log)
+    assert "database is locked" not in log

@@ -4,6 +4,7 @@ the top repeats none of their effects."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -130,27 +131,56 @@ def start_linked(linked: list[tuple[str, str, str]]) -> None:
 @task(cache_policy=NO_CACHE, task_run_name="start {stage} of {ref}")
 def start_stage_flow(ref: str, stage: str, deployment: str) -> str:
     """Create the flow run of the next stage (once: the idempotency key is the stage, and how
-    many corrections the case has had, so a stage begun again after one gets a new run)."""
+    many corrections the case has had, so a stage begun again after one gets a new run).
+
+    The run is created between two short transactions, not inside one: on SQLite a transaction
+    holds the write lock, and holding it across the API call starved every other writer while
+    an import started its runs one after another (seen: flow runs failing on "database is
+    locked" after the 30 s busy timeout). Two callers at once get the same run (the same
+    idempotency key); the first to record it wins, and the record is never left pointing at a
+    run whose key a correction has since replaced."""
     from prefect.deployments import run_deployment
 
-    with session_scope() as session:
-        process = get_process(session, ref=ref, lock=True)
-        for run in stage_runs(session, process=process):
-            if run.stage == stage and run.flow_run_id:
-                return run.flow_run_id
-        from stepdown.corrections import flow_run_key
-        from stepdown.staff import team_of_case
+    from stepdown.corrections import flow_run_key
+    from stepdown.staff import team_of_case
 
-        flow_run = run_deployment(
-            deployment, parameters={"ref": ref}, timeout=0, as_subflow=False,
-            flow_run_name=f"{ref}-{stage}",
-            tags=run_tags(process.kind, ref, stage, team_of_case(session, process=process),
-                          child=process.child_ref),
-            idempotency_key=flow_run_key(session, process=process, stage=stage),
-        )
-        run_id = str(flow_run.id)  # type: ignore[union-attr]  # a sync call: a FlowRun
-        set_stage_flow_run(session, process=process, stage=stage, flow_run_id=run_id)
-        return run_id
+    stale: list[str] = []
+    try:
+        for _attempt in range(5):
+            with session_scope() as session:
+                process = get_process(session, ref=ref)
+                for run in stage_runs(session, process=process):
+                    if run.stage == stage and run.flow_run_id:
+                        return run.flow_run_id
+                key = flow_run_key(session, process=process, stage=stage)
+                tags = run_tags(process.kind, ref, stage, team_of_case(session, process=process),
+                                child=process.child_ref)
+            flow_run = run_deployment(
+                deployment, parameters={"ref": ref}, timeout=0, as_subflow=False,
+                flow_run_name=f"{ref}-{stage}", tags=tags, idempotency_key=key)
+            run_id = str(flow_run.id)  # type: ignore[union-attr]  # a sync call: a FlowRun
+            with session_scope() as session:
+                process = get_process(session, ref=ref, lock=True)
+                for run in stage_runs(session, process=process):
+                    if run.stage == stage and run.flow_run_id:
+                        if run.flow_run_id != run_id:
+                            stale.append(run_id)
+                        return run.flow_run_id
+                if flow_run_key(session, process=process, stage=stage) == key:
+                    set_stage_flow_run(session, process=process, stage=stage,
+                                       flow_run_id=run_id)
+                    return run_id
+            stale.append(run_id)  # a correction came in between: start the stage again
+        raise RuntimeError(f"{ref}: corrections kept replacing the run of {stage}")
+    finally:
+        if stale:
+            from stepdown import orchestration
+
+            try:
+                orchestration.cancel_open_runs(stale, f"superseded run of {ref}-{stage}")
+            except Exception as exc:  # noqa: BLE001 - a superseded run finds nothing to do
+                logging.getLogger("stepdown").warning(
+                    "could not cancel a superseded flow run of %s: %s", ref, type(exc).__name__)
 
 
 @task(task_run_name="{name} for {ref}")
