@@ -412,6 +412,9 @@ def main() -> int:
         os.environ["LATENCY_BENCH_CODE"] = str(args.code.resolve())
         return subprocess.call([sys.executable, *sys.argv])
     os.environ["PYTHONPATH"] = os.pathsep.join([str(CODE), str(ROOT)])
+    # `python -m ...` (the served system's children) puts the working directory first on
+    # sys.path, ahead of PYTHONPATH: run from the code measured, or they import this checkout.
+    os.chdir(CODE)
     from tests.e2e import System, free_port, system_env
 
     home = Path(tempfile.mkdtemp(prefix="stepdown-latency-"))

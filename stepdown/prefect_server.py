@@ -48,10 +48,27 @@ def immediate_sqlite_transactions() -> None:
         begin_transaction)
 
 
+def keep_ignoring_interrupts() -> None:
+    """If this process was started with SIGINT ignored (`stepdown serve` starts it so), keep it
+    so: uvicorn installs its own handler for SIGINT, and a Ctrl-C at the terminal, which
+    reaches the whole process group, stopped the server at once. The runner, stopping at the
+    same moment, then hung on a dead API (its cancellation observer logged tracebacks) until it
+    was killed. `stepdown serve` stops the server itself, with SIGTERM, once the runner is done."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        return
+    import uvicorn.server
+
+    handled = tuple(sig for sig in uvicorn.server.HANDLED_SIGNALS if sig != signal.SIGINT)
+    setattr(uvicorn.server, "HANDLED_SIGNALS", handled)  # noqa: B010 - a module global of uvicorn's
+
+
 def main() -> None:
-    """The ``prefect`` command, arguments from ``sys.argv``, with the change above."""
+    """The ``prefect`` command, arguments from ``sys.argv``, with the changes above."""
     if get_settings().prefect_sqlite_immediate != "off":
         immediate_sqlite_transactions()
+    keep_ignoring_interrupts()
     from prefect.cli import app
 
     app()

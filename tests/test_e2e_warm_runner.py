@@ -160,6 +160,17 @@ def test_a_run_killed_mid_flight_is_crashed_and_its_retry_applies_the_form_once(
                0.5)
 
 
-def test_the_server_log_has_no_traceback(system: System) -> None:
+def test_the_server_log_has_no_traceback_through_ctrl_c(system: System) -> None:
+    """Last: Ctrl-C (SIGINT to the process group, as a terminal sends it) stops everything
+    cleanly. The runner got SIGINT, then SIGTERM from `stepdown serve`; its handler used to
+    raise SystemExit wherever the main thread was (once in a weakref callback: a traceback,
+    ignored) and to leave Runner.stop()'s coroutine unawaited."""
+    assert system.process is not None
+    system.stop()
+    assert system.process.returncode == 0, system.process.returncode
+    time.sleep(1)  # the log's reader thread drains the pipe
     log = "".join(system.log)
     assert "Traceback" not in log, log[log.find("Traceback") - 2000:][:6000]
+    for sign in ("Exception ignored", "never awaited", "RuntimeWarning"):
+        assert sign not in log, log[log.find(sign) - 2000:][:4000]
+    assert "received, initiating graceful shutdown" in log

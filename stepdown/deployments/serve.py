@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
-from types import MethodType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 from prefect import serve
@@ -46,12 +45,24 @@ def main() -> None:
     serve_flows(served())
 
 
-def _exit_on_sigterm(runner: Any, *_args: Any) -> None:
-    """The Runner's SIGTERM handler, less its call of ``stop()``: from the signal handler, in
-    the running loop, that call only makes a coroutine nobody awaits (a RuntimeWarning in the
-    log). Exiting unwinds the runner as ``prefect.serve`` does."""
-    runner._logger.info("SIGTERM received, initiating graceful shutdown...")
-    sys.exit(0)
+def _stop_on_signal(runner: Any, loop: Any, task: Any) -> Any:
+    """The Runner's SIGTERM handler (and SIGINT's), without its ``stop()`` call and its
+    ``sys.exit``: from a signal handler, ``stop()`` only makes a coroutine nobody awaits (a
+    RuntimeWarning in the log), and the exit is raised wherever the main thread happens to be
+    (seen: in a weakref callback, where it was printed as a traceback and ignored). Instead the
+    main task is cancelled, once, through the event loop: the runner then unwinds as
+    ``prefect.serve`` does (pausing its deployments, saying goodbye to the API)."""
+    stopping: list[bool] = []
+
+    def handler(signum: int = signal.SIGTERM, *_args: Any) -> None:
+        if stopping:
+            return
+        stopping.append(True)
+        runner._logger.info("%s received, initiating graceful shutdown...",
+                            signal.Signals(signum).name)
+        loop.call_soon_threadsafe(task.cancel)
+
+    return handler
 
 
 def serve_flows(flows: list[tuple[Any, dict[str, Any]]]) -> None:
@@ -77,13 +88,21 @@ def serve_flows(flows: list[tuple[Any, dict[str, Any]]]) -> None:
     # prefect.engine` instead, a fresh interpreter that imports the flow again).
     for flow, how in flows:
         runner.add_flow(flow, **how)
-    runner.handle_sigterm = MethodType(_exit_on_sigterm, runner)  # type: ignore[method-assign]
     # Prefect's start message reads only each deployment's flow_name and name.
     named: list[Any] = [SimpleNamespace(flow_name=flow.name, name=how["name"])
                         for flow, how in flows]
     _display_serve_start_message(*named)
+
+    async def main() -> None:
+        handler = _stop_on_signal(runner, asyncio.get_running_loop(), asyncio.current_task())
+        runner.handle_sigterm = handler  # type: ignore[method-assign]  # runner.start() installs it
+        signal.signal(signal.SIGINT, handler)
+        await warm.run(runner)
+
     try:
-        asyncio.run(warm.run(runner))
+        asyncio.run(main())
+    except asyncio.CancelledError:  # stopped by a signal (above): the runner has unwound
+        logging.getLogger("prefect.flows").info("Runner stopped")
     except (KeyboardInterrupt, TerminationSignal) as exc:
         logging.getLogger("prefect.flows").info("Received %s, shutting down...",
                                                 type(exc).__name__)
