@@ -150,6 +150,25 @@ def served(tmp_path_factory: Any, name: str, today: str,
         running.stop()
 
 
+def spawn(args: list[str], env: dict[str, str], log: Path,
+          cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start a long-running process (a Prefect server, worker or runner) in a process group of
+    its own, its output to ``log``; stop it with :func:`stop_group`."""
+    return subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True, cwd=cwd or Path(__file__).resolve().parents[1])
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to ``proc``'s process group; SIGKILL after 30 s."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def wait_until(check: Callable[[], Any], what: str, timeout: float, every: float = 1.0) -> Any:
     """``check()``'s first truthy answer within ``timeout`` seconds; else an AssertionError."""
     deadline = time.monotonic() + timeout

@@ -5,8 +5,6 @@ worker processes. A case suspended under one worker is resumed and finished by a
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,25 +14,10 @@ import httpx
 import pytest
 
 from tests.conftest import fresh_pg_database
-from tests.e2e import BIN, System, free_port, system_env
+from tests.e2e import BIN, System, free_port, spawn, stop_group, system_env
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=ROOT)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +37,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Syste
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "STEPDOWN_CODE_DIR": str(ROOT),
         })
-        server = _spawn([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
+        server = spawn([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1",
                          "--port", str(port)], env, home / "server.log")
         try:
             deadline = time.monotonic() + 180
@@ -71,7 +54,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Syste
             assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
             yield System(home, port, env), home
         finally:
-            _stop(server)
+            stop_group(server)
 
 
 
@@ -93,14 +76,14 @@ def test_prefect_deploy_all_matches_stepdown_serve(production: tuple[System, Pat
 def test_a_resumed_flow_is_picked_up_by_another_worker(production: tuple[System, Path]) -> None:
     system, home = production
     worker = [str(BIN / "prefect"), "worker", "start", "--pool", "stepdown"]
-    first = _spawn(worker + ["--name", "worker-a"], system.env, home / "worker-a.log")
+    first = spawn(worker + ["--name", "worker-a"], system.env, home / "worker-a.log")
     try:
         system.ok("case", "open", "SD-W1", "--child", "CH-W1", "--identified", "2026-11-02")
         shown = system.wait_for_form("SD-W1", "identification.suitability")
     finally:
-        _stop(first)
+        stop_group(first)
     run_id = shown["flow_runs"][0]["flow_run_id"]
-    second = _spawn(worker + ["--name", "worker-b"], system.env, home / "worker-b.log")
+    second = spawn(worker + ["--name", "worker-b"], system.env, home / "worker-b.log")
     try:
         system.ok("input", "SD-W1", "identification.suitability", "--data", json.dumps({
             "held_on": "2026-11-09", "sdq_score": 3, "care_needs_band": "2.1",
@@ -109,7 +92,7 @@ def test_a_resumed_flow_is_picked_up_by_another_worker(production: tuple[System,
                   '{"decided_on": "2026-11-16", "decision": "proceed"}')
         shown = system.wait_for_form("SD-W1", "preparation.readiness")
     finally:
-        _stop(second)
+        stop_group(second)
     items = {i["key"]: i for i in system.ok("case", "timeline", "SD-W1", "--json").json()}
     assert items["preparation.planning_meeting"]["due"] == "2026-11-30"
     run = httpx.get(f"{system.api}/flow_runs/{run_id}").json()

@@ -55,6 +55,49 @@ def record_of(system: System) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def submissions(ref: str, key: str) -> list[tuple[str, Any]]:
+    """(status, values) of each submission of ``key`` to case ``ref``, oldest first (inside
+    :func:`record_of`)."""
+    from sqlmodel import col, select
+
+    from stepdown.db import session_scope
+    from stepdown.models.tables import Submission
+    from stepdown.records import get_process
+
+    with session_scope() as session:
+        process = get_process(session, ref=ref)
+        return [(s.status, s.values) for s in session.exec(
+            select(Submission).where(Submission.process_id == process.id, Submission.form == key)
+            .order_by(col(Submission.id))).all()]
+
+
+def waiting_run(ref: str) -> str:
+    """The flow run case ``ref`` waits on (inside :func:`record_of`)."""
+    from stepdown.db import session_scope
+    from stepdown.records import get_process
+
+    with session_scope() as session:
+        return str(get_process(session, ref=ref).waiting_flow_run_id)
+
+
+def input_at(system: System, barrier: threading.Barrier, ref: str, key: str,
+             data: dict[str, Any]) -> Result:
+    """``stepdown input REF KEY --data ...`` once every party to ``barrier`` is ready."""
+    barrier.wait()
+    return system.cli("input", ref, key, "--data", json.dumps(data))
+
+
+def resume_at(system: System, barrier: threading.Barrier, run_id: str,
+              data: dict[str, Any]) -> Result:
+    """The UI's resume call (``POST /flow_runs/{id}/resume``) once ``barrier`` is passed."""
+    import httpx
+
+    barrier.wait()
+    answer = httpx.post(f"{system.api}/flow_runs/{run_id}/resume", json={"run_input": data},
+                        timeout=120)
+    return Result(answer.status_code, answer.text, "")
+
+
 class TriggerSink(SMTPSink):
     """The counting SMTP sink, which can call ``on_message`` after each message it accepts
     (after its 250: the callback runs on a timer, not in the handler)."""

@@ -31,8 +31,20 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e import Result, System, served, wait_until
-from tests.faults.common import LONG, TIMEOUT, TriggerSink, record_of, report, run_and_kill, size
+from tests.e2e import System, served, wait_until
+from tests.faults.common import (
+    LONG,
+    TIMEOUT,
+    TriggerSink,
+    input_at,
+    record_of,
+    report,
+    resume_at,
+    run_and_kill,
+    size,
+    submissions,
+    waiting_run,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(TIMEOUT)]
 
@@ -208,20 +220,6 @@ def test_a_sweep_killed_anywhere_delivers_every_message_exactly_once(
 
 
 # ------------------------------------------------------------------------------ inputs
-def _submissions(ref: str, key: str) -> list[tuple[str, Any]]:
-    from sqlmodel import col, select
-
-    from stepdown.db import session_scope
-    from stepdown.models.tables import Submission
-    from stepdown.records import get_process
-
-    with session_scope() as session:
-        process = get_process(session, ref=ref)
-        return [(s.status, s.values) for s in session.exec(
-            select(Submission).where(Submission.process_id == process.id, Submission.form == key)
-            .order_by(col(Submission.id))).all()]
-
-
 def _effects(ref: str, key: str) -> dict[str, Any]:
     """What an input changes on the case: the stage, and the key's obligation."""
     from stepdown.db import session_scope
@@ -284,7 +282,7 @@ def test_an_input_killed_mid_submit_is_applied_whole_or_not_at_all(system: Syste
             figures[kind] += 1
             time.sleep(2 if form else 0)  # a run resumed before the kill applies the input
             with record_of(system):
-                rows = _submissions(ref, key)
+                rows = submissions(ref, key)
                 accepted = [values for status, values in rows if status == "accepted"]
                 assert len(accepted) <= 1, rows
                 assert [s for s, _ in rows if s not in ("accepted", "received")] == [], rows
@@ -302,7 +300,7 @@ def test_an_input_killed_mid_submit_is_applied_whole_or_not_at_all(system: Syste
             if "already recorded" in retried.stdout:
                 figures["retry_told_already_recorded"] += 1
             with record_of(system):
-                rows = _submissions(ref, key)
+                rows = submissions(ref, key)
                 assert [s for s, _ in rows] == ["accepted"], (key, rows)
                 assert _effects(ref, key)["status"] == "done"
     report("input_kill", seed=SEED + 1, injections=injections, **figures)
@@ -312,28 +310,6 @@ def test_an_input_killed_mid_submit_is_applied_whole_or_not_at_all(system: Syste
 
 
 # ------------------------------------------------------------------- concurrent submissions
-def _waiting_run(ref: str) -> str:
-    from stepdown.db import session_scope
-    from stepdown.records import get_process
-
-    with session_scope() as session:
-        return str(get_process(session, ref=ref).waiting_flow_run_id)
-
-
-def _cli(system: System, barrier: threading.Barrier, ref: str, key: str,
-         data: dict[str, Any]) -> Result:
-    barrier.wait()
-    return system.cli("input", ref, key, "--data", json.dumps(data))
-
-
-def _api(system: System, barrier: threading.Barrier, run_id: str,
-         data: dict[str, Any]) -> Result:
-    barrier.wait()
-    answer = httpx.post(f"{system.api}/flow_runs/{run_id}/resume", json={"run_input": data},
-                        timeout=120)
-    return Result(answer.status_code, answer.text, "")
-
-
 def test_one_form_submitted_by_two_clients_at_once_is_applied_once(system: System) -> None:
     rounds = size(2, 10)
     outcomes: Counter[str] = Counter()
@@ -343,7 +319,7 @@ def test_one_form_submitted_by_two_clients_at_once_is_applied_once(system: Syste
     for n, ref in enumerate(refs):
         system.wait_for_form(ref, "identification.suitability")
         with record_of(system):
-            run_id = _waiting_run(ref)
+            run_id = waiting_run(ref)
         wait_until(lambda run_id=run_id: httpx.get(f"{system.api}/flow_runs/{run_id}").json()[
             "state"]["type"] == "PAUSED", "the run to pause", 120, 0.5)
         first = {"held_on": "2028-05-03", "sdq_score": 4, "care_needs_band": "2.1",
@@ -352,13 +328,13 @@ def test_one_form_submitted_by_two_clients_at_once_is_applied_once(system: Syste
         barrier = threading.Barrier(2)
         via_api = n % 2 == 1  # every other round, the second client is the UI's API call
         with ThreadPoolExecutor(2) as pool:
-            a = pool.submit(_cli, system, barrier, ref, "identification.suitability", first)
-            b = (pool.submit(_api, system, barrier, run_id, second) if via_api else
-                 pool.submit(_cli, system, barrier, ref, "identification.suitability", second))
+            a = pool.submit(input_at, system, barrier, ref, "identification.suitability", first)
+            b = (pool.submit(resume_at, system, barrier, run_id, second) if via_api else
+                 pool.submit(input_at, system, barrier, ref, "identification.suitability", second))
             results = {"a": a.result(), "b": b.result()}
         system.wait_for_form(ref, "identification.pact_decision")
         with record_of(system):
-            rows = _submissions(ref, "identification.suitability")
+            rows = submissions(ref, "identification.suitability")
         accepted = [values for status, values in rows if status == "accepted"]
         assert len(accepted) == 1 and [s for s, _ in rows] == ["accepted"], rows
         won = "a" if accepted[0]["sdq_score"] == 4 else "b"

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -32,18 +31,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import fresh_pg_database
-from tests.e2e import BIN, Result, System, free_port, system_env, wait_until
-from tests.faults.common import record_of
+from tests.e2e import BIN, System, free_port, spawn, stop_group, system_env, wait_until
+from tests.faults.common import input_at, record_of, resume_at, submissions, waiting_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
 TODAY = "2028-06-01"
 REDIS_HOST = os.environ.get("STEPDOWN_TEST_REDIS_HOST", "127.0.0.1")
 REDIS_PORT = int(os.environ.get("STEPDOWN_TEST_REDIS_PORT", "6379"))
@@ -63,21 +60,6 @@ def _redis_reason() -> str | None:
     except ImportError:
         return "prefect-redis is not installed (pip install -e '.[test]')"
     return None
-
-
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True, cwd=ROOT)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _healthy(api: str) -> bool:
@@ -136,18 +118,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                                          "runner.log")]
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            procs.append(_spawn([str(BIN / "prefect"), "server", "start", "--no-services",
+            procs.append(spawn([str(BIN / "prefect"), "server", "start", "--no-services",
                                  "--host", "127.0.0.1", "--port", str(port_a)], env, logs[0]))
             # Each server migrates on start: the second starts once the first has.
             wait_until(lambda: _healthy(env["PREFECT_API_URL"]), "server A", 180, 0.5)
-            procs.append(_spawn([str(BIN / "prefect"), "server", "start", "--no-services",
+            procs.append(spawn([str(BIN / "prefect"), "server", "start", "--no-services",
                                  "--host", "127.0.0.1", "--port", str(port_b)], env_b, logs[1]))
-            procs.append(_spawn([str(BIN / "prefect"), "server", "services", "start"], env,
+            procs.append(spawn([str(BIN / "prefect"), "server", "services", "start"], env,
                                 logs[2]))
             wait_until(lambda: _healthy(env_b["PREFECT_API_URL"]), "server B", 180, 0.5)
             # The runner: on server A, finding work only through its events.
             runner_env = {**env, "PREFECT_RUNNER_POLL_FREQUENCY": "600"}
-            procs.append(_spawn([sys.executable, "-m", "stepdown.deployments.serve"],
+            procs.append(spawn([sys.executable, "-m", "stepdown.deployments.serve"],
                                 runner_env, logs[3]))
             from stepdown.deployments import all_specs
 
@@ -163,30 +145,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                           redis_db, logs)
         finally:
             for proc in reversed(procs):
-                _stop(proc)
+                stop_group(proc)
             redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=redis_db).flushdb()
-
-
-def _submissions(ref: str, key: str) -> list[tuple[str, Any]]:
-    from sqlmodel import col, select
-
-    from stepdown.db import session_scope
-    from stepdown.models.tables import Submission
-    from stepdown.records import get_process
-
-    with session_scope() as session:
-        process = get_process(session, ref=ref)
-        return [(s.status, s.values) for s in session.exec(
-            select(Submission).where(Submission.process_id == process.id, Submission.form == key)
-            .order_by(col(Submission.id))).all()]
-
-
-def _waiting_run(ref: str) -> str:
-    from stepdown.db import session_scope
-    from stepdown.records import get_process
-
-    with session_scope() as session:
-        return str(get_process(session, ref=ref).waiting_flow_run_id)
 
 
 def _paused(system: System, run_id: str) -> bool:
@@ -211,7 +171,7 @@ def test_a_form_resumed_through_either_server_is_applied_once(cluster: Cluster) 
     b.wait_for_form("SD-R1", "identification.pact_decision")
     # Through server A, by the API call the UI makes.
     with record_of(a):
-        run_id = _waiting_run("SD-R1")
+        run_id = waiting_run("SD-R1")
     wait_until(lambda: _paused(a, run_id), "the run to pause", 120, 0.5)
     answer = httpx.post(f"{a.api}/flow_runs/{run_id}/resume", json={"run_input": PACT},
                         timeout=60)
@@ -221,26 +181,13 @@ def test_a_form_resumed_through_either_server_is_applied_once(cluster: Cluster) 
         "SD-R1-identification", "SD-R1-preparation"]
     with record_of(a):
         for key in ("identification.suitability", "identification.pact_decision"):
-            assert [status for status, _ in _submissions("SD-R1", key)] == ["accepted"], key
+            assert [status for status, _ in submissions("SD-R1", key)] == ["accepted"], key
     items = {i["key"]: i for i in a.ok("case", "timeline", "SD-R1", "--json").json()}
     assert items["identification.pact_decision"]["status"] == "done"
     # Both servers tell the same story of the run.
     state_a = httpx.get(f"{a.api}/flow_runs/{run_id}", timeout=10).json()["state"]["type"]
     state_b = httpx.get(f"{b.api}/flow_runs/{run_id}", timeout=10).json()["state"]["type"]
     assert state_a == state_b == "COMPLETED"
-
-
-def _cli(system: System, barrier: threading.Barrier, ref: str, data: dict[str, Any]) -> Result:
-    barrier.wait()
-    return system.cli("input", ref, "identification.suitability", "--data", json.dumps(data))
-
-
-def _api(system: System, barrier: threading.Barrier, run_id: str,
-         data: dict[str, Any]) -> Result:
-    barrier.wait()
-    answer = httpx.post(f"{system.api}/flow_runs/{run_id}/resume", json={"run_input": data},
-                        timeout=120)
-    return Result(answer.status_code, answer.text, "")
 
 
 @pytest.mark.parametrize("cli_on", ["a", "b"])
@@ -252,17 +199,17 @@ def test_one_form_submitted_through_both_servers_at_once_is_applied_once(
     cli.ok("case", "open", ref, "--child", f"CH-{ref}", "--identified", "2028-05-01")
     cli.wait_for_form(ref, "identification.suitability")
     with record_of(cli):
-        run_id = _waiting_run(ref)
+        run_id = waiting_run(ref)
     wait_until(lambda: _paused(api, run_id), "the run to pause", 120, 0.5)
     by_cli, by_api = SUITABILITY, {**SUITABILITY, "sdq_score": 5}
     barrier = threading.Barrier(2)
     with ThreadPoolExecutor(2) as pool:
-        from_cli = pool.submit(_cli, cli, barrier, ref, by_cli)
-        from_api = pool.submit(_api, api, barrier, run_id, by_api)
+        from_cli = pool.submit(input_at, cli, barrier, ref, "identification.suitability", by_cli)
+        from_api = pool.submit(resume_at, api, barrier, run_id, by_api)
         told_cli, told_api = from_cli.result(), from_api.result()
     cli.wait_for_form(ref, "identification.pact_decision")
     with record_of(cli):
-        rows = _submissions(ref, "identification.suitability")
+        rows = submissions(ref, "identification.suitability")
     assert [status for status, _ in rows] == ["accepted"], rows
     cli_won = rows[0][1]["sdq_score"] == 4
     answer = json.loads(told_api.stdout)
