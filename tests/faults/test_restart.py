@@ -1,4 +1,4 @@
-"""Server restart (the long version only): flow runs suspended waiting for a form (100, or
+"""Server restart: flow runs suspended waiting for a form (5 in CI, 100 in the long version, or
 STEPDOWN_FAULTS_RESTART_RUNS), then the Prefect server and the runner (`stepdown serve`'s
 process group) killed with `kill -9` and started again on the same home. Every run is still waiting, can be resumed from the command
 line (half of them) and through the API the UI calls (the other half), and completes."""
@@ -17,11 +17,9 @@ import pytest
 
 from tests.concurrency import meeting
 from tests.e2e import System, served, wait_until
-from tests.faults.common import LONG, TIMEOUT, record_of, report, size
+from tests.faults.common import TIMEOUT, record_of, report, size
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(TIMEOUT), pytest.mark.skipif(
-    not LONG, reason="long version only (STEPDOWN_FAULTS_LONG=1): two starts of the server "
-    "cost minutes on a busy machine")]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(TIMEOUT)]
 
 TODAY = "2027-03-10"  # a Wednesday
 RUNS = int(os.environ.get("STEPDOWN_FAULTS_RESTART_RUNS", "0")) or size(5, 100)
