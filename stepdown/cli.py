@@ -265,7 +265,13 @@ def _opening(key: str, payload: Any) -> dict[str, Any]:
         fail(str(exc))
     when = getattr(parsed, form.date_field)
     if form.opens_on == "today":
-        pass  # a day planned ahead (a move): the process opens today
+        # A day planned ahead (a move) may be in the future; the day it was put forward not,
+        # and not after it.
+        given = getattr(parsed, form.opens_from) if form.opens_from else None
+        if given is not None and given > clock.today():
+            fail(f"{form.opens_from}: {given} is in the future (today is {clock.today()})")
+        if given is not None and when is not None and given > when:
+            fail(f"{form.opens_from}: {given} is after {form.date_field} ({when})")
     elif isinstance(when, datetime):
         if when.tzinfo is None:
             when = when.replace(tzinfo=LONDON)

@@ -7,6 +7,7 @@ hand: an accepted input records facts (a form, a done date, a stage start) and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from stepdown.config import get_settings
 from stepdown.domain import ladder
 from stepdown.domain.calendar import LONDON
 from stepdown.domain.case import CaseView, Effects, ObligationView
-from stepdown.domain.declarations import Catalogue, load_catalogue
+from stepdown.domain.declarations import Catalogue, FormDecl, load_catalogue
 from stepdown.domain.engine import Completion, Facts, as_when, plan
 from stepdown.domain.forms import FormError
 from stepdown.domain.policy import Policy, load_policy
@@ -151,24 +152,45 @@ def child_done(session: Session, *, child_ref: str,
     return out
 
 
+def provisional_start(form: FormDecl, opening: dict[str, Any]) -> bool:
+    """A process opened on a day that is not a practice date (a move recorded without the day
+    it was put forward): nothing in its first stage is refused for being before it."""
+    return form.opens_on == "today" and not (form.opens_from and opening.get(form.opens_from))
+
+
+def _opens_at_start(policy: Policy, key: str, first_stage: str) -> bool:
+    """Whether an obligation opens on its process's first day (``opens = "stage:<first>"``)."""
+    rule = policy.rule_for_key(key)
+    if rule is None or rule.opens is None:
+        return False
+    opens = rule.opens
+    return (opens.offset is None and opens.anchor.kind == "stage"
+            and (opens.anchor.name or rule.stage) == first_stage)
+
+
 def case_view(session: Session, *, process: Process) -> CaseView:
     forms = accepted_forms(session, process=process)
     declared = declarations()
     opening_form = declared.forms[declared.process(process.kind).opening]
     opening = forms.get(opening_form.key, [{}])[0]
     opened_at = as_when(opening.get(opening_form.date_field))
+    first_stage = declared.process(process.kind).stage_names[0]
+    provisional = provisional_start(opening_form, opening)
+    policy = current_policy()
     return CaseView(
         ref=process.ref, kind=process.kind, stage=process.stage, status=process.status,
         outcome=process.outcome,
         stage_starts={run.stage: run.started_on for run in stage_runs(session, process=process)},
         forms=forms,
-        obligations={o.key: ObligationView(o.key, o.status, o.opened_on, o.completion, o.done_on,
-                                           o.earliest_on, o.due_on)
-                     for o in obligations(session, process=process)},
+        obligations={o.key: ObligationView(
+            o.key, o.status, o.opened_on, o.completion, o.done_on, o.earliest_on, o.due_on,
+            bounded=not (provisional and _opens_at_start(policy, o.key, first_stage)))
+            for o in obligations(session, process=process)},
         waiting_for=process.waiting_for, opening=opening_form.key,
         opened_at=opened_at if isinstance(opened_at, datetime) else None,
         child_done=child_done(session, child_ref=process.child_ref, besides=process.id),
         child=process.child_ref, stages=declared.process(process.kind).stage_names,
+        provisional_start=provisional,
     )
 
 
@@ -251,21 +273,25 @@ def _note_closed(session: Session, process: Process) -> None:
     session.info.setdefault("stepdown_closed", {})[process.ref] = ids
 
 
-def set_first_rung(row: Obligation, fired: set[str] | None = None,
+def set_first_rung(row: Obligation, fired: Mapping[str, date] | None = None,
                    policy: Policy | None = None) -> None:
     """Point an obligation at the next rung of its escalation ladder (none once it is closed,
     or if it is undated); the sweep picks it up when that rung's time comes. ``policy``: the
     current policy, when the caller has it (the sweep, for thousands of rows)."""
-    following = (ladder.next_rung(row.due_on, row.due_at, fired or set(),
+    following = (ladder.next_rung(row.due_on, row.due_at, fired or {},
                                   (policy or current_policy()).escalate_after)
                  if row.status in OPEN_STATUSES else None)
     row.next_rung = following.name if following else None
     row.next_rung_at = following.at if following else None
 
 
-def fired_rungs(session: Session, *, obligation: Obligation) -> set[str]:
-    return set(session.exec(select(Notice.rung).where(
-        Notice.obligation_id == obligation.id)).all())
+def fired_rungs(session: Session, *, obligation: Obligation) -> dict[str, date]:
+    """Each rung of the obligation's ladder that has fired, with the first day it fired."""
+    fired: dict[str, date] = {}
+    for rung, day in session.exec(select(col(Notice.rung), col(Notice.swept_on)).where(
+            Notice.obligation_id == obligation.id)).all():
+        fired[rung] = min(fired.get(rung, day), day)
+    return fired
 
 
 def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
@@ -585,12 +611,19 @@ def with_defaults(kind: str, opening: dict[str, Any]) -> dict[str, Any]:
 
 
 def opening_day(kind: str, opening: dict[str, Any]) -> date:
-    """The day a process opens: its opening form's date field (a datetime's London date), or
-    the day it is recorded when its declaration says so (a move planned for a later day)."""
+    """The day a process opens: its opening form's date field (a datetime's London date), or,
+    when its declaration says ``opens_on = "today"`` (a move planned for a later day), its
+    ``opens_from`` date when given, else the earlier of its date and the day it is recorded (a
+    move entered after the fact opens on its planned day, not on the day it was typed in)."""
     catalogue = declarations()
     form = catalogue.forms[catalogue.process(kind).opening]
     if form.opens_on == "today":
-        return clock.today()
+        given = as_when(opening.get(form.opens_from)) if form.opens_from else None
+        if isinstance(given, date):
+            return given
+        planned = as_when(opening.get(form.date_field))
+        today = clock.today()
+        return min(planned, today) if isinstance(planned, date) else today
     when = as_when(opening.get(form.date_field))
     if isinstance(when, datetime):
         return when.astimezone(LONDON).date()

@@ -78,6 +78,8 @@ def _day(value: Any) -> date:
 def _not_before(form: FormDecl, case: CaseView) -> tuple[date | None, str]:
     if form.not_before is None:
         assert form.stage is not None
+        if case.provisional_start and case.stages and form.stage == case.stages[0]:
+            return None, ""  # the first day is not a practice date: recorded after the fact
         return case.stage_starts.get(form.stage), f"{form.stage} began"
     key, _, name = form.not_before.removeprefix("form:").rpartition(".")
     recorded = case.forms.get(key)
