@@ -645,6 +645,19 @@ def open_with_links(session: Session, *, ref: str, kind: str, child_ref: str,
     declared = declarations().process(kind)
     opened_on = opened_on or opening_day(kind, opening)
     record: dict[str, Any] = {"child_ref": child_ref, **opening}
+    for link in declared.links:  # the placement a move is from: what the opening leaves empty
+        if link.type != "follows":
+            continue
+        before = session.exec(select(Process).where(
+            Process.child_ref == child_ref, Process.kind == link.kind, Process.status == "open"
+        ).order_by(col(Process.opened_on).desc(), col(Process.id).desc())).first()
+        if before is None:
+            continue
+        previous = accepted_forms(session, process=before).get(
+            declarations().process(link.kind).opening, [{}])[0]
+        for name, field_name in link.data:
+            if record.get(name) is None and previous.get(field_name) is not None:
+                record[name] = previous[field_name]
     disrupted: list[tuple[Process, str]] = []
     for link in declared.links:
         if link.type != "disrupts":

@@ -31,7 +31,7 @@ from stepdown.domain.vocabulary import ROLES
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FORM_KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
 FORM_KINDS = ("opening", "stage", "completion")
-LINK_TYPES = ("shows", "disrupts", "opens", "ends")
+LINK_TYPES = ("shows", "disrupts", "opens", "ends", "follows")
 
 
 class DeclarationError(ValueError):
@@ -243,9 +243,13 @@ class Link:
     opens: an accepted ``form`` (when ``when`` holds) opens a ``kind`` process for the child,
     with reference ``ref`` (``{ref}`` is this process's, ``{child}`` the child's, a date field
     takes a format: ``{ended_on:%Y%m%d}``) and opening ``data``: each opening field from a
-    condition (true or false) or from this form's fields (``a|b``: the first given).
+    condition (true or false), or ``a|b``: the first given of this form's fields, the opening's
+    (``opening.<field>``) and quoted literals (``'OTHER'``).
     ends: an accepted ``form`` (when ``when`` holds) closes the child's other open ``kind``
-    processes (in ``stage``, when given) with ``outcome``: a new move ends the last placement."""
+    processes (in ``stage``, when given) with ``outcome``: a new move ends the last placement.
+    follows: opening this process fills each opening field of ``data`` left empty from the
+    child's open ``kind`` process's opening (``{field = "its field"}``): the placement a move
+    is from."""
 
     type: str
     kind: str
