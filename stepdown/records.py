@@ -203,9 +203,12 @@ def facts(session: Session, *, process: Process, policy: Policy | None = None) -
         stage_starts={run.stage: run.started_on for run in runs},
         stage_ends={run.stage: run.ended_on for run in runs if run.ended_on},
         forms=forms,
+        # Done here; what is done only because the child's other process recorded it is
+        # planned again from that event (``done_by``), so a correction there reopens it here.
         done={o.key: Completion(o.done_on, o.data or {})
               for o in obligations(session, process=process)
-              if o.status == "done" and o.done_on is not None},
+              if o.status == "done" and o.done_on is not None
+              and not (o.data or {}).get("recorded_in")},
         opening=opening,
         child=child_events(session, process=process, policy=policy or current_policy()),
     )
@@ -216,7 +219,7 @@ def child_events(session: Session, *, process: Process,
     """The dated events of the child's other processes that the process's rules are pulled by
     (``pulled_by``: a move of placement, a Step Down move), by the event's text."""
     events = {event.text: event for rule in policy.rules_for(process.kind)
-              for event in rule.pulled_by}
+              for event in (*rule.pulled_by, *rule.done_by)}
     if not events:
         return {}
     kinds = {event.kind for event in events.values()}
@@ -233,6 +236,13 @@ def child_events(session: Session, *, process: Process,
             days: list[date] = []
             if event.anchor.kind == "stage":
                 days = [run.started_on for run in runs if run.stage == event.anchor.name]
+            elif event.anchor.kind == "done":
+                # Recorded there, not done there because it was recorded here: no echo.
+                name = event.anchor.name
+                days = [o.done_on for o in obligations(session, process=other)
+                        if (o.key == name or o.key.startswith(name + "#"))
+                        and o.status == "done" and o.done_on is not None
+                        and not (o.data or {}).get("recorded_in")]
             else:
                 for values in forms.get(event.anchor.name, []):
                     when = as_when(values.get(event.anchor.field or ""))
@@ -246,7 +256,7 @@ def child_events(session: Session, *, process: Process,
 def pulling_kinds(kind: str) -> set[str]:
     """The kinds whose processes' rules are pulled by events of ``kind``'s processes."""
     return {rule.process for rule in current_policy().rules
-            if any(event.kind == kind for event in rule.pulled_by)}
+            if any(event.kind == kind for event in (*rule.pulled_by, *rule.done_by))}
 
 
 def sync_child(session: Session, *, process: Process, actor: str) -> None:
@@ -304,6 +314,18 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
     for item in planned:
         row = existing.pop(item.key, None)
         cancel = item.cancelled or closed
+        if row is None and item.done_elsewhere is not None and not cancel:
+            day, ref = item.done_elsewhere
+            row = Obligation(process_id=pid(process), key=item.key, stage=item.stage,
+                             owner_role=item.owner, title=item.title[:200],
+                             source=item.rule.source, opened_on=item.opened_on,
+                             earliest_on=item.earliest_on, due_on=item.due_on, due_at=item.due_at,
+                             status="done", done_on=day, data={"recorded_in": ref},
+                             completion=item.completion, updated_at=now)
+            session.add(row)
+            audit(session, process=process, actor=actor, action="obligation.done",
+                  key=item.key, done_on=str(day), recorded_in=ref)
+            continue
         if row is None:
             row = Obligation(process_id=pid(process), key=item.key, stage=item.stage,
                              owner_role=item.owner, title=item.title[:200],
@@ -324,7 +346,21 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
             set_first_rung(row, fired_rungs(session, obligation=row))
             audit(session, process=process, actor=actor, action="obligation.restored",
                   key=row.key)
+        if (row.status == "done" and (row.data or {}).get("recorded_in")
+                and item.done_elsewhere is None and not cancel):
+            # Done only by the child's other process, and that record corrected: open again.
+            row.status, row.done_on, row.data, row.updated_at = "pending", None, None, now
+            set_first_rung(row, fired_rungs(session, obligation=row))
+            audit(session, process=process, actor=actor, action="obligation.restored",
+                  key=row.key)
         if row.status not in OPEN_STATUSES:
+            continue
+        if item.done_elsewhere is not None and not cancel:
+            day, ref = item.done_elsewhere  # the same event, recorded in the child's other process
+            row.status, row.done_on, row.updated_at = "done", day, now
+            row.data = {"recorded_in": ref}
+            audit(session, process=process, actor=actor, action="obligation.done", key=row.key,
+                  done_on=str(day), recorded_in=ref)
             continue
         if cancel:
             row.status, row.updated_at = "cancelled", now

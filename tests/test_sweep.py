@@ -152,8 +152,8 @@ def test_a_catch_up_sweep_flags_first_and_escalates_five_working_days_after_the_
         "2027-01-15": ["overdue"], "2027-01-22": ["escalation"]}
     worker = _mail_to(smtp, "sw@la.example")
     assert "OVERDUE" in worker[0] and "[preparation.planning_meeting]" in worker[0]
-    alert = next(m for m in _mail_to(smtp, "tm@la.example") if "is yours now" in m
-                 or "so it is escalated to" in m)
+    alert = next(m for m in _mail_to(smtp, "tm@la.example") if "so it is escalated to" in m
+                 and "[preparation.planning_meeting]" in m)
     assert "flagged as overdue to its owner on Fri 15 Jan 2027" in alert
     assert "not followed through within 5 working days" in alert
     assert "000 Step 2 Preparation: planning meeting within 2 weeks" in alert
