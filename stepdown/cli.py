@@ -742,9 +742,11 @@ def case_audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The process's audit trail, oldest first: when, who (an email where the command or the
-    UI gave it, else cli, ui or sweep), what, and the detail's keys and statuses."""
+    UI gave it, else cli, ui or sweep), what, and the detail's keys and statuses, with what
+    people wrote to explain a correction, an early input or acting in a role."""
     from stepdown.db import session_scope
     from stepdown.trail import case_audit as trail
+    from stepdown.trail import line
 
     _load(ref)
     with session_scope() as session:
@@ -754,8 +756,8 @@ def case_audit(
         return
     typer.echo(f"{'at (Europe/London)':25} {'actor':30} {'action':24} detail")
     for row in rows:
-        detail = " ".join(f"{k}={v}" for k, v in row["detail"].items())
-        typer.echo(f"{row['at']:25} {row['actor']:30} {row['action']:24} {detail}")
+        typer.echo(f"{row['at']:25} {row['actor']:30} {row['action']:24} "
+                   f"{line(row['detail'])}".rstrip())
 
 
 # ------------------------------------------------------------------------------------ worklist
