@@ -105,8 +105,9 @@ class Summary:
 
     def line(self) -> str:
         dry = ", dry run: nothing recorded" if self.dry_run else ""
+        others = "would be imported" if self.dry_run else "imported"
         refused = (": nothing imported" if self.refused
-                   else ": the others imported" if self.partly else "")
+                   else f": the others {others}" if self.partly else "")
         return (f"ssda903 import ({self.format}, processes for endings from {self.since}{dry})"
                 f": {_n(self.episodes_read, 'episode')} read, "
                 f"{_n(self.endings_found, 'ending')} found, "
@@ -121,7 +122,8 @@ class Summary:
             return f"{rows} refused ({self.refused_why}); nothing imported"
         if self.partly:
             them = "it" if self.rows_refused == 1 else "them"
-            return (f"{rows} refused and not imported, the others imported; correct {them} "
+            others = "would be imported (dry run)" if self.dry_run else "imported"
+            return (f"{rows} refused and not imported, the others {others}; correct {them} "
                     "in the source and import again")
         return ""
 

@@ -196,6 +196,9 @@ def test_a_dry_run_of_a_file_with_bad_rows_counts_and_names_as_the_import_would(
     dry = _import(data.to_csv(_typos()), dry_run=True)
     assert dry.dry_run and counts(dry) == (1200, 505, 7, 0, 498, 3)
     assert dry.error_lines() == TYPOS and everything() == before
+    assert dry.line().endswith(", 3 rows refused: the others would be imported")
+    assert dry.headline() == ("3 rows refused and not imported, the others would be imported "
+                              "(dry run); correct them in the source and import again")
 
 
 def test_strict_refuses_the_whole_file_for_one_bad_row(db_url: str, today: str) -> None:
