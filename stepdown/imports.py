@@ -173,7 +173,7 @@ def record(session: Session, *, parsed: Return, since: date, actor: str,
     or too many refused rows) records nothing."""
     why = parsed.refused_whole(strict=strict)
     errors = parsed.errors if why is None else parsed.errors[:ERRORS_SHOWN]
-    named = {e.where for e in errors}
+    named = {e.row for e in errors}
     summary = Summary(format=parsed.format, since=since, strict=strict,
                       episodes_read=parsed.rows, rows_refused=parsed.refused, refused_why=why,
                       errors=errors, errors_not_shown=parsed.refused - len(named))

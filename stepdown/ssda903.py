@@ -71,6 +71,8 @@ class RowError:
     where: str
     field: str
     rule: str
+    row: int = 0  # the row's number among the file's episodes (1 is the first): one per row
+
 
     def __str__(self) -> str:
         return f"{self.where}: {self.field}: {self.rule}"
@@ -158,7 +160,7 @@ def unplanned_reasons(settings: dict[str, Any]) -> frozenset[str]:
 
 # ---------------------------------------------------------------------------------- checking
 def check(where: str, values: dict[str, str], *, today: date, errors: list[RowError],
-          child_named: bool = False) -> Episode | None:
+          child_named: bool = False, row: int = 0) -> Episode | None:
     """One episode's fields (text, blank when absent) checked; its errors appended, the row
     named by ``where`` and, so that the data team can find it in the case system, by the
     child's ID (unless ``where`` names the child already) and the episode's start. Both only
@@ -213,7 +215,7 @@ def check(where: str, values: dict[str, str], *, today: date, errors: list[RowEr
     if found:
         label = where + _naming(child if _CHILD.match(child) else None, started,
                                 child_named=child_named)
-        errors.extend(RowError(label, name, rule) for name, rule in found)
+        errors.extend(RowError(label, name, rule, row) for name, rule in found)
         return None
     assert started is not None  # DECOM is required: a row without it has an error found
     return Episode(child=child, started_on=started, ended_on=ended, place=place or "",
@@ -279,10 +281,10 @@ def _read_csv(data: bytes, *, today: date) -> Return:
             if len(row) != len(header):  # its fields are not where the header says: none named
                 out.refused += 1
                 out.errors.append(RowError(where, "row", f"has {len(row)} fields; the header "
-                                                         f"has {len(header)}"))
+                                                         f"has {len(header)}", out.rows))
                 continue
             values = {name: row[i] for name, i in index.items()}
-            _add(out, check(where, values, today=today, errors=out.errors))
+            _add(out, check(where, values, today=today, errors=out.errors, row=out.rows))
     except csv.Error:
         raise NotSSDA903(f"file: not a readable CSV from line {reader.line_num} (unbalanced "
                          "quotes?)") from None
@@ -353,7 +355,7 @@ def _xml_child(number: int, child: ET.Element, *, today: date, out: Return) -> N
             if tag in leaves:
                 values[name_in_csv] = leaves[tag]
         _add(out, check(f"{name} episode {k}", values, today=today, errors=out.errors,
-                        child_named=True))
+                        child_named=True, row=out.rows))
 
 
 # ---------------------------------------------------------------------------------- endings

@@ -190,6 +190,20 @@ def test_a_row_corrected_after_its_meetings_window_is_history_and_can_be_typed_i
         assert get_process(session, ref="UE-C0050-20271110").stage == "meeting"
 
 
+def test_two_refused_rows_named_alike_are_two_rows(db_url: str, today: str) -> None:
+    """A return that repeats a child (two CHILD elements with one CHILDID) names both refused
+    episodes alike; they are still two rows, both listed, none left uncounted."""
+    good = "".join(f"<CHILD><HEADER><CHILDID>G{n}</CHILDID></HEADER><EPISODE>"
+                   "<DECOM>01/01/2027</DECOM><PL>U1</PL></EPISODE></CHILD>" for n in range(40))
+    bad = ("<CHILD><HEADER><CHILDID>K1</CHILDID></HEADER><EPISODE><DECOM>01/01/2027</DECOM>"
+           "<PL>Q9</PL></EPISODE></CHILD>")
+    summary = _import(f"<EXPSSDA903>{good}{bad}{bad}</EXPSSDA903>".encode())
+    assert (summary.outcome, summary.rows_refused, summary.errors_not_shown) == (
+        "partly imported", 2, 0)
+    assert summary.error_lines() == 2 * [
+        "child K1 episode 1 (from 2027-01-01): PLACE: is not an SSDA903 placement type code"]
+
+
 def test_a_dry_run_of_a_file_with_bad_rows_counts_and_names_as_the_import_would(
         db_url: str, today: str) -> None:
     before = everything()
