@@ -528,3 +528,44 @@ def test_a_follow_up_meeting_in_the_12_weeks_before_an_ending_allows_the_waiver(
     submit("UE-F9", "unplanned_ending.waiver", {"decided_on": "2027-06-15", "decision": "waive"})
     assert timeline_of("UE-F9", today)["unplanned_ending.meeting"]["status"] == "waived"
 
+
+# ------------------------------------------------------------------ unplanned ending feedback
+@pytest.mark.parametrize("missing", ["carer_feedback_taken", "child_feedback_taken"])
+def test_the_unplanned_ending_meeting_is_refused_without_either_feedback(
+    db_url: str, today: str, missing: str
+) -> None:
+    record_ending("UE-FB1", child="CH-FB1", ended_on="2027-01-29", reason="CHILD")
+    data = {"done_on": "2027-03-03", "chair": "iro", **FEEDBACK}
+    del data[missing]
+    before = snapshot()
+    with pytest.raises(FormError) as refused:
+        submit("UE-FB1", "unplanned_ending.meeting", data)
+    line = str(refused.value)
+    assert line.startswith(f"{missing}: is required: true or false, whether the meeting "
+                           "included the ")
+    assert "(Improving Placement Stability, section 6: it always does)" in line
+    assert len(line.splitlines()) == 1
+    assert snapshot() == before
+    with pytest.raises(FormError, match=f"^{missing}: must be true or false"):
+        submit("UE-FB1", "unplanned_ending.meeting", {**data, missing: "yes"})
+
+
+def test_feedback_not_taken_is_recorded_and_reported_as_an_exception(
+    db_url: str, today: str
+) -> None:
+    # Ended Fri 29 January: the window is Mon 1 March (29 Feb does not exist) to 12 March.
+    record_ending("UE-FB2", child="CH-FB2", ended_on="2027-01-29", reason="CHILD")
+    submit("UE-FB2", "unplanned_ending.meeting", {
+        "done_on": "2027-03-03", "chair": "iro", "carer_feedback_taken": False,
+        "child_feedback_taken": False})
+    items = timeline_of("UE-FB2", today)
+    assert items["unplanned_ending.meeting"]["status"] == "done"
+    assert items["unplanned_ending.minutes"]["due"] == "2027-03-10"
+    exceptions = [d["exception"] for a, d in audit_actions("UE-FB2") if a == "exception.reported"]
+    assert exceptions == [
+        "the foster carer's feedback was not taken (Improving Placement Stability, section 6)",
+        "the child's feedback was not taken (Improving Placement Stability, section 6)"]
+    record_ending("UE-FB3", child="CH-FB3", ended_on="2027-01-29", reason="CHILD")
+    submit("UE-FB3", "unplanned_ending.meeting", {"done_on": "2027-03-03", "chair": "iro",
+                                                  **FEEDBACK})
+    assert [a for a, _ in audit_actions("UE-FB3") if a == "exception.reported"] == []
