@@ -179,6 +179,10 @@ class Rule:
     then_when: Condition | None = None
     # each: one obligation per occurrence of rule ``of`` (its anchors' ``#k`` is the occurrence)
     of: str | None = None
+    # series: no later occurrence once one is completed with fields for which this holds (SCAYT+
+    # support ended); a series with neither count nor until plans its next occurrence once the
+    # one before is done, while its stage runs
+    ends_when: Condition | None = None
 
     @property
     def is_checklist(self) -> bool:
@@ -224,7 +228,8 @@ _ALLOWED = {
               "then_after", "then_when", "completion"},
     "each": {"of", "due", "opens", "completion"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
-               "earliest_last", "extend_field", "extend_value", "extend_count"},
+               "earliest_last", "extend_field", "extend_value", "extend_count", "completion",
+               "ends_when"},
     "extension": {"after", "field", "value", "weeks_field", "completion"},
     "actions": {"after", "list_field"},
 }
@@ -245,7 +250,9 @@ def _condition(raw: dict[str, Any], name: str, catalogue: Catalogue,
     opening = catalogue.forms[process.opening]
     known = ({f"opening.{f.name}" for f in opening.fields} if fields is None else fields)
     for clause in condition.clauses:
-        if clause.ref is None and clause.name not in known:
+        # policy.<setting>: checked against the settings once the policy is read
+        if clause.ref is None and clause.name not in known and not clause.name.startswith(
+                "policy."):
             raise PolicyError(f"{name} {condition.text!r} names {clause.name!r}: it may name "
                               f"{', '.join(sorted(known)) or 'no field'}")
     return condition
@@ -270,9 +277,10 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
     if raw["stage"] not in stages:
         raise PolicyError(f"{where}: stage {raw['stage']!r} is not a stage of {raw['process']} "
                           f"({', '.join(stages)})")
-    completion = raw.get("completion") or raw.get("completion_last")
-    if completion and catalogue.forms.get(completion) is None:
-        raise PolicyError(f"{where}: completion {completion!r} is not a declared completion form")
+    for completion in (raw.get("completion"), raw.get("completion_last")):
+        if completion and catalogue.forms.get(completion) is None:
+            raise PolicyError(f"{where}: completion {completion!r} is not a declared "
+                              "completion form")
     if raw["owner"] not in ROLES:
         raise PolicyError(f"{where}: owner {raw['owner']!r} is not a role of DOMAIN.md")
     stage = raw["stage"]
@@ -332,10 +340,20 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
         if kind == "series":
             if "start" not in raw or "every" not in raw:
                 raise PolicyError(f"{where}: a series needs 'start' and 'every'")
-            if ("count" in raw) == ("until" in raw):
+            if "count" in raw and "until" in raw:
                 raise PolicyError(f"{where}: a series needs exactly one of 'count' and 'until'")
+            if "count" not in raw and "until" not in raw and "ends_when" not in raw:
+                raise PolicyError(f"{where}: a series needs exactly one of 'count' and 'until' "
+                                  "(or 'ends_when': it recurs until a completion ends it)")
             if raw.get("earliest_last", "previous_due") != "previous_due":
                 raise PolicyError(f"{where}: earliest_last must be 'previous_due'")
+            ends_fields = None
+            if "ends_when" in raw:
+                decl = catalogue.forms.get(str(raw.get("completion")))
+                if decl is None:
+                    raise PolicyError(f"{where}: ends_when needs the completion whose fields "
+                                      "it reads")
+                ends_fields = {f.name for f in decl.fields}
             return Rule(
                 **common, start=expr("start"), every=dur("every"), first_offset=dur("first"),
                 count=raw.get("count"),
@@ -344,6 +362,8 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
                 completion_last=raw.get("completion_last"), earliest_last=raw.get("earliest_last"),
                 extend_field=raw.get("extend_field"),
                 extend_value=raw.get("extend_value"), extend_count=raw.get("extend_count"),
+                completion=raw.get("completion"),
+                ends_when=_condition(raw, "ends_when", catalogue, ends_fields),
             )
         for name in ("after", "field", "value", "weeks_field"):
             if name not in raw:
@@ -415,6 +435,15 @@ def parse_policy(text: str, *, path: str = "<string>",
             raise PolicyError(f"{origins[i]}: rule {rule.key}: of {rule.of!r} is not a rule of "
                               f"{rule.process} before it")
     _check_names(rules, catalogue, origins)
+    for rule, origin in zip(rules, origins, strict=True):
+        for condition in (rule.when, rule.then_when, rule.ends_when):
+            if condition is None:
+                continue
+            for clause in condition.clauses:
+                name = clause.name.removeprefix("policy.")
+                if clause.ref is None and clause.name != name and name not in settings:
+                    raise PolicyError(f"{origin}: rule {rule.key}: {condition.text!r} names "
+                                      f"policy.{name}, not a setting ({', '.join(sorted(known))})")
     problems = _check_declarations(catalogue, rules, settings, path) if whole else ()
     meta = data.get("policy", {})
     return Policy(name=meta.get("name", Path(path).stem), rules=rules,
