@@ -46,7 +46,12 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "preparation.sw_visit#2": ("2026-12-14", None),  # visit 11-30 + 14
     "preparation.review#2": ("2026-12-24", None),  # 12-11 + 14 = Christmas Day -> Thu 24th
     "preparation.sw_visit#3": ("2026-12-24", None),  # 12-14 + 14 = 28th (substitute) -> 24th
+    # made at the planning meeting: due 11-30, held 11-27 -> the day it was held
+    "preparation.preparation_plan": ("2026-11-27", None),
     "introduction.planning_meeting": ("2027-02-01", None),  # match agreed 01-18 + 14
+    # before the introductions plan, made at its meeting (due 02-01, held 01-25)
+    "matching.ramp_assessment": ("2027-01-25", None),
+    "introduction.getting_to_know_you_plan": ("2027-01-25", None),
     # S = 2027-01-25 (a Monday): S + 27 and S + 55 are Sundays -> the Fridays before.
     "introduction.midpoint_review": ("2027-02-19", "2027-02-15"),
     "introduction.final_review": ("2027-03-19", "2027-03-01"),
@@ -89,7 +94,7 @@ ABSENT = [
     "support.sw_visit#5",
     "support.stability_visit#7",
     "support.monthly_review#7",
-    "support.scayt_review#2",  # V + 9 months is after the last monthly review
+    "support.scayt_review#2",  # planned once the first review is done (with support continuing)
     "preparation.review#3",
 ]
 

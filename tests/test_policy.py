@@ -198,6 +198,35 @@ def test_series_with_neither_count_nor_until_is_refused():
     assert "x.y" in message and "count" in message and "until" in message
 
 
+def test_a_series_that_recurs_until_a_completion_ends_it_needs_that_completion():
+    """SCAYT+ reviews (000): every 3 months while support continues, with no count or end."""
+    scayt = dict(key="support.scayt_review", stage="support", owner="scayt", kind="series",
+                 start="stage", first="6 months", every="3 months",
+                 ends_when="support_continues == false", source="000 Roles: SCAYT+")
+    rule = parse_policy(_toml(**scayt, completion="scayt_review")).rule_for_key(
+        "support.scayt_review")
+    assert (rule.count, rule.until, rule.completion, rule.ends_when.text) == (
+        None, None, "scayt_review", "support_continues == false")
+    message = _refused(_toml(**scayt))
+    assert message == ("<string>: rule support.scayt_review: ends_when needs the completion whose "
+                       "fields it reads")
+    message = _refused(_toml(**{**scayt, "ends_when": "support_ended"},
+                             completion="scayt_review"))
+    assert message == ("<string>: rule support.scayt_review: ends_when 'support_ended' names "
+                       "'support_ended': it may name support_continues")
+    message = _refused(_toml(**scayt, completion="scayt_reveiw"))
+    assert message == ("<string>: rule support.scayt_review: completion 'scayt_reveiw' is not a "
+                       "declared completion form")
+
+
+def test_the_default_scayt_review_recurs_without_an_end_date(default):
+    rule = default.rule_for_key("support.scayt_review")
+    assert (rule.kind, rule.count, rule.until, rule.every) == (
+        "series", None, None, Duration(3, "months"))
+    assert rule.first_offset == Duration(6, "months")
+    assert rule.ends_when.text == "support_continues == false"
+
+
 def test_field_not_allowed_for_the_kind_is_refused_naming_it():
     message = _refused(_toml(kind="chain", first="stage + 14 days", every="14 days",
                              due="stage + 1 day"))
