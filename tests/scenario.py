@@ -29,6 +29,9 @@ STEPS: list[tuple[str, dict[str, object]]] = [
     ("introduction.final_review", {"done_on": "2027-03-15", "outcome": "extend",
                                    "extend_weeks": 2}),
     ("introduction.extended_review#1", {"done_on": "2027-04-01", "outcome": "move"}),
+    # 004: the move agreed through HARP (or the Head of Service) before it is made
+    ("introduction.move_authorisation", {"decided_on": "2027-04-01", "route": "harp",
+                                         "decision": "approved"}),
     ("introduction.move", {"moved_in_on": "2027-04-05"}),
     ("support.monthly_review#6", {"done_on": "2027-11-17", "outcome": "standard"}),
 ]
@@ -67,6 +70,11 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "introduction.visit#5": ("2027-04-02", None),
     "introduction.ssw_visit#5": ("2027-04-02", None),
     "introduction.move_check_in": ("2027-04-06", None),  # V 04-05 + 1
+    # by the last review of the (extended) plan, Fri 04-02, the move being later (Mon 04-05)
+    "introduction.move_authorisation": ("2027-04-02", None),
+    "introduction.placement_planning_meeting": ("2027-04-02", None),
+    "introduction.support_plan": ("2027-04-02", None),
+    "support.delegated_authority": ("2027-04-12", None),  # V + 5 working days: Tue 6 .. Mon 12
     # V = 2027-04-05
     "support.weekly_review#1": ("2027-04-12", None),
     "support.weekly_review#4": ("2027-04-30", None),  # 05-03 Early May bank holiday -> Fri
@@ -102,6 +110,7 @@ ABSENT = [
 STATUS = {
     "identification.suitability": "done",
     "identification.care_plan_ratified": "done",  # ticked at the suitability meeting
+    "introduction.move_authorisation": "done",  # approved on 2027-04-01
     "preparation.review#2": "cancelled",  # the case closed; open items go with it
     "support.monthly_review#6": "done",
     "support.weekly_review#1": "cancelled",

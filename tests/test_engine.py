@@ -13,7 +13,7 @@ holiday, 2027-12-27 and 2027-12-28 (Christmas Day and Boxing Day substitutes: 25
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -772,6 +772,93 @@ def test_the_second_scayt_consultation_due_at_christmas_2027_moves_back_to_chris
     # Mon 2027-12-13 + 14 = Mon 12-27 (Christmas Day substitute) -> back past Sun 26 and Sat
     # 25 to Fri 2027-12-24.
     assert items["scayt.match_consultation"].due_on == d("2027-12-24")
+
+
+# ------------------------------------------------- the move: a change of placement (002, 004)
+# S = Mon 2027-03-22 (the introduction planning meeting done). The final review is due S + 55
+# = Sun 2027-05-16 -> Fri 2027-05-14.
+S_EASTER = "2027-03-22"
+
+
+def _easter(**completed: Completion) -> dict[str, Completion]:
+    return {"introduction.planning_meeting": done(S_EASTER), **completed}
+
+
+def test_the_move_authorisation_is_open_from_the_match_and_undated_until_the_plan_is_made():
+    items = planned(starts=EASTER_A)
+    authorisation = items["introduction.move_authorisation"]
+    assert (authorisation.due_on, authorisation.opened_on, authorisation.owner) == (
+        None, d("2027-03-12"), "head_of_service")
+    assert "introduction.placement_planning_meeting" not in items  # dated by the plan too
+
+
+def test_the_move_authorisation_is_due_by_the_final_review_and_follows_an_extension():
+    items = planned(starts=EASTER_A, completed=_easter())
+    assert items["introduction.final_review"].due_on == d("2027-05-14")
+    authorisation = items["introduction.move_authorisation"]
+    assert (authorisation.due_on, authorisation.opened_on) == (d("2027-05-14"), d("2027-03-12"))
+    # Extended by 2 weeks at the final review: due with the extended review, Fri 2027-05-28
+    # (05-14 + 14), the Friday before the Spring bank holiday.
+    items = planned(starts=EASTER_A, completed=_easter(**{
+        "introduction.final_review": done("2027-05-10", outcome="extend", extend_weeks=2)}))
+    assert items["introduction.extended_review#1"].due_on == d("2027-05-28")
+    assert items["introduction.move_authorisation"].due_on == d("2027-05-28")
+    assert items["introduction.placement_planning_meeting"].due_on == d("2027-05-28")
+
+
+def test_under_lancashire_pact_agrees_the_move_and_no_authorisation_is_planned():
+    lancashire = load_policy("lancashire-step-down")
+    for completed in ({}, _easter()):
+        items = planned(starts=EASTER_A, completed=completed, policy=lancashire)
+        assert "introduction.move_authorisation" not in items
+    assert items["introduction.placement_planning_meeting"].due_on == d("2027-05-14")
+
+
+def test_the_placement_planning_meeting_and_support_plan_are_due_by_the_final_review():
+    """002 3.24: "held prior to ... moving placement"; 004: the initial support plan "at the
+    Placement Planning meeting"."""
+    items = planned(starts=EASTER_A, completed=_easter())
+    for key, owner in (("introduction.placement_planning_meeting", "social_worker"),
+                       ("introduction.support_plan", "supervising_social_worker")):
+        assert (items[key].due_on, items[key].opened_on, items[key].owner) == (
+            d("2027-05-14"), d("2027-03-12"), owner), key
+
+
+def test_a_move_before_the_final_review_brings_the_planning_meeting_to_the_move_day():
+    # Moved in Fri 2027-04-30, before the final review's due date (Fri 05-14).
+    items = planned(starts={**EASTER_A, "support": "2027-04-30"},
+                    ends={"introduction": "2027-04-30"}, completed=_easter())
+    assert items["introduction.placement_planning_meeting"].due_on == d("2027-04-30")
+    assert items["introduction.support_plan"].due_on == d("2027-04-30")
+    assert not items["introduction.placement_planning_meeting"].cancelled  # carried forward
+    # A Saturday move, Sat 2027-05-08: the working day before it, Fri 05-07.
+    items = planned(starts={**EASTER_A, "support": "2027-05-08"},
+                    ends={"introduction": "2027-05-08"}, completed=_easter())
+    assert items["introduction.placement_planning_meeting"].due_on == d("2027-05-07")
+
+
+@pytest.mark.parametrize(("moved", "due", "why"), [
+    ("2027-04-30", "2027-05-10", "Fri: Mon 3 May is a bank holiday; Tue 4 .. Fri 7, Mon 10"),
+    ("2027-08-27", "2027-09-06", "Fri: Mon 30 Aug is a bank holiday; Tue 31 .. Fri 3, Mon 6"),
+    ("2027-05-28", "2027-06-07", "Fri: Mon 31 May is a bank holiday; Tue 1 .. Fri 4, Mon 7"),
+    ("2026-12-24", "2027-01-05", "Thu: 25, 28 Dec and 1 Jan out; Tue 29, 30, 31, Mon 4, Tue 5"),
+    ("2027-12-24", "2028-01-05", "Fri: 27, 28 Dec and Mon 3 Jan out; 29, 30, 31, Tue 4, Wed 5"),
+])
+def test_delegated_authority_is_due_5_working_days_after_the_move(moved, due, why):
+    """002 3.25: "in advance of the placement wherever possible, or within 5 working days"."""
+    # Introductions began on the Monday six weeks before the move.
+    began = d(moved) - timedelta(days=d(moved).weekday() + 42)
+    items = planned(starts={"introduction": str(began), "support": moved},
+                    ends={"introduction": moved},
+                    completed={"introduction.planning_meeting": done(str(began))})
+    delegated = items["support.delegated_authority"]
+    assert delegated.due_on == d(due), why
+    # Open from the match: agreed in advance, it can be recorded with its own date.
+    assert (delegated.opened_on, delegated.owner) == (began, "social_worker")
+
+
+def test_delegated_authority_does_not_exist_before_the_move():
+    assert "support.delegated_authority" not in planned(starts=EASTER_A, completed=_easter())
 
 
 # =============================================================================== 6 Local policy

@@ -74,7 +74,12 @@ def test_default_rule_keys_are_unique_but_for_conditioned_variants(default):
     # move's planning meeting and an emergency's, Early Help's 6-weekly and 6-monthly reviews).
     keys = [r.key for r in default.rules]
     repeated = {k for k in keys if keys.count(k) > 1}
-    assert repeated == {"placement.planning_meeting", "early_help.review"}
+    assert repeated == {"placement.planning_meeting", "early_help.review",
+                        "introduction.move_authorisation"}
+    variants = [r for r in default.rules if r.key == "introduction.move_authorisation"]
+    assert sorted(r.when.text for r in variants) == [
+        "policy.step_down_move_authorisation and done:introduction.planning_meeting",
+        "policy.step_down_move_authorisation and not done:introduction.planning_meeting"]
     variants = [r for r in default.rules if r.key == "placement.planning_meeting"]
     assert sorted(r.when.text for r in variants) == ["not opening.emergency",
                                                       "opening.emergency"]
@@ -225,6 +230,16 @@ def test_the_default_scayt_review_recurs_without_an_end_date(default):
         "series", None, None, Duration(3, "months"))
     assert rule.first_offset == Duration(6, "months")
     assert rule.ends_when.text == "support_continues == false"
+
+
+def test_a_rule_condition_naming_a_setting_the_policy_lacks_is_one_line():
+    message = _refused(_toml(due="stage + 1 day", when="policy.step_down_move_authorised"))
+    assert message.startswith("<string>: rule x.y: 'policy.step_down_move_authorised' names "
+                              "policy.step_down_move_authorised, not a setting (")
+    assert "step_down_move_authorisation" in message
+    rule = parse_policy(_toml(due="stage + 1 day", when="policy.step_down_move_authorisation")
+                        ).rule_for_key("x.y")
+    assert rule.when.text == "policy.step_down_move_authorisation"
 
 
 def test_field_not_allowed_for_the_kind_is_refused_naming_it():
@@ -466,7 +481,8 @@ def test_a_policy_may_extend_a_file_beside_it_which_extends_a_preset(tmp_path):
      "[[rule]]s"),
     ('[policy]\nextends = "default"\n[settings]\nwaiver_windw = "8 weeks"\n',
      "{path}: [settings] 'waiver_windw' is not a setting: the settings are escalate_after, "
-     "sdq_discussion_from, ssda903_unplanned_reasons, term_ends, waiver_window"),
+     "sdq_discussion_from, ssda903_unplanned_reasons, step_down_move_authorisation, term_ends, "
+     "waiver_window"),
     ('[policy]\nextends = "default"\n[settings]\nescalate_after = "1 week"\n',
      "{path}: [settings] escalate_after: must be a number of working days (at least 1), as "
      "'5 working days'"),

@@ -33,6 +33,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "escalate_after": "5 working days",  # 001 Appendix 1: checked again within 5 working days
     "waiver_window": "84 days",  # 001 section 6: a stability meeting within 12 weeks
     "sdq_discussion_from": 14,  # 000 Stage 1: a score of 14 and above needs the discussion
+    # 004: a placement move "can only be agreed through HARP or via the relevant Head of
+    # Service", a Step Down move too (form introduction.move_authorisation); false leaves it to
+    # PACT's decision to proceed (000 Step 1), as the lancashire-step-down preset does.
+    "step_down_move_authorisation": True,
 }
 
 _ANCHOR = re.compile(
