@@ -29,6 +29,9 @@ STEPS: list[tuple[str, dict[str, object]]] = [
     ("introduction.final_review", {"done_on": "2027-03-15", "outcome": "extend",
                                    "extend_weeks": 2}),
     ("introduction.extended_review#1", {"done_on": "2027-04-01", "outcome": "move"}),
+    # 004: the move agreed through HARP (or the Head of Service) before it is made
+    ("introduction.move_authorisation", {"decided_on": "2027-04-01", "route": "harp",
+                                         "decision": "approved"}),
     ("introduction.move", {"moved_in_on": "2027-04-05"}),
     ("support.monthly_review#6", {"done_on": "2027-11-17", "outcome": "standard"}),
 ]
@@ -46,7 +49,12 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "preparation.sw_visit#2": ("2026-12-14", None),  # visit 11-30 + 14
     "preparation.review#2": ("2026-12-24", None),  # 12-11 + 14 = Christmas Day -> Thu 24th
     "preparation.sw_visit#3": ("2026-12-24", None),  # 12-14 + 14 = 28th (substitute) -> 24th
+    # made at the planning meeting: due 11-30, held 11-27 -> the day it was held
+    "preparation.preparation_plan": ("2026-11-27", None),
     "introduction.planning_meeting": ("2027-02-01", None),  # match agreed 01-18 + 14
+    # before the introductions plan, made at its meeting (due 02-01, held 01-25)
+    "matching.ramp_assessment": ("2027-01-25", None),
+    "introduction.getting_to_know_you_plan": ("2027-01-25", None),
     # S = 2027-01-25 (a Monday): S + 27 and S + 55 are Sundays -> the Fridays before.
     "introduction.midpoint_review": ("2027-02-19", "2027-02-15"),
     "introduction.final_review": ("2027-03-19", "2027-03-01"),
@@ -62,6 +70,11 @@ EXPECTED: dict[str, tuple[str | None, str | None]] = {
     "introduction.visit#5": ("2027-04-02", None),
     "introduction.ssw_visit#5": ("2027-04-02", None),
     "introduction.move_check_in": ("2027-04-06", None),  # V 04-05 + 1
+    # by the last review of the (extended) plan, Fri 04-02, the move being later (Mon 04-05)
+    "introduction.move_authorisation": ("2027-04-02", None),
+    "introduction.placement_planning_meeting": ("2027-04-02", None),
+    "introduction.support_plan": ("2027-04-02", None),
+    "support.delegated_authority": ("2027-04-12", None),  # V + 5 working days: Tue 6 .. Mon 12
     # V = 2027-04-05
     "support.weekly_review#1": ("2027-04-12", None),
     "support.weekly_review#4": ("2027-04-30", None),  # 05-03 Early May bank holiday -> Fri
@@ -89,7 +102,7 @@ ABSENT = [
     "support.sw_visit#5",
     "support.stability_visit#7",
     "support.monthly_review#7",
-    "support.scayt_review#2",  # V + 9 months is after the last monthly review
+    "support.scayt_review#2",  # planned once the first review is done (with support continuing)
     "preparation.review#3",
 ]
 
@@ -97,6 +110,7 @@ ABSENT = [
 STATUS = {
     "identification.suitability": "done",
     "identification.care_plan_ratified": "done",  # ticked at the suitability meeting
+    "introduction.move_authorisation": "done",  # approved on 2027-04-01
     "preparation.review#2": "cancelled",  # the case closed; open items go with it
     "support.monthly_review#6": "done",
     "support.weekly_review#1": "cancelled",

@@ -207,6 +207,53 @@ def test_a_condition_on_the_record_and_the_policy() -> None:
                      settings={"sdq_discussion_from": 14})
 
 
+def test_a_condition_reads_a_policy_setting_as_a_clause_of_its_own() -> None:
+    """The Step Down move's gate: a setting of the policy in use turns it on or off."""
+    gate = "policy.step_down_move_authorisation and not done:introduction.move_authorisation"
+    on, off = {"step_down_move_authorisation": True}, {"step_down_move_authorisation": False}
+    assert holds(gate, settings=on)
+    assert not holds(gate, settings=off)
+    assert not holds(gate, done={"introduction.move_authorisation"}, settings=on)
+    assert holds("not policy.step_down_move_authorisation", settings=off)
+    assert holds("policy.term == 'autumn'", settings={"term": "autumn"})
+    assert not holds("policy.term == 'autumn'", settings={"term": "spring"})
+    # A submitted field of the same name is not the setting.
+    assert not holds("policy.flag", {"policy.flag": True}, settings={"flag": False})
+    (clause,) = Condition.parse("not policy.flag").clauses
+    assert (clause.negate, clause.ref, clause.name) == (True, None, "policy.flag")
+
+
+def test_a_declaration_naming_a_setting_the_policy_lacks_is_refused_when_it_loads(
+    tmp_path: Path
+) -> None:
+    path = _write(tmp_path, _changed(
+        "when = \"decision == 'reduce' and not reasons\"",
+        "when = \"policy.family_time_reasons and decision == 'reduce' and not reasons\""))
+    load_catalogue(str(path))  # the declaration itself is readable
+    with pytest.raises(Exception) as refused:  # noqa: PT011 - the policy's own error type
+        load_policy(None, str(path))
+    assert str(refused.value) == (
+        "default.toml: [settings] has no family_time_reasons, which the process declarations "
+        "name (policy.<setting>)")
+
+
+def test_a_repeating_step_s_until_names_the_fields_of_its_form(tmp_path: Path) -> None:
+    step = 'form = "family_time.decision"'
+    path = _write(tmp_path, _changed(
+        f'[[stage.step]]\n{step}', f'[[stage.step]]\n{step}\nrepeat = true\n'
+        'until = "decison == \'keep\'"'))
+    with pytest.raises(DeclarationError) as refused:
+        load_catalogue(str(path))
+    assert str(refused.value) == (
+        f"{path} (family_time): step family_time.decision until \"decison == 'keep'\" names "
+        "decison, not a field of family_time.decision")
+    path = _write(tmp_path, _changed(f'[[stage.step]]\n{step}',
+                                     f'[[stage.step]]\n{step}\nuntil = "decision == \'keep\'"'))
+    with pytest.raises(DeclarationError) as refused:
+        load_catalogue(str(path))
+    assert "'until' is for a form step with repeat = true" in str(refused.value)
+
+
 def test_a_condition_keeps_its_text_and_clauses() -> None:
     condition = Condition.parse("  decision == 'proceed' and not done:x.y ")
     assert condition.text == "  decision == 'proceed' and not done:x.y "
@@ -225,7 +272,7 @@ def test_a_condition_keeps_its_text_and_clauses() -> None:
         ("sdq_score >= 1.5", "1.5 is not a literal"),
         ("decision in 'reduce'", "'in' takes a list [a, b]"),
         ("decision in [reduce]", "reduce is not a literal"),
-        ("policy.x == 1", "cannot read"),
+        ("policy.x.y == 1", "cannot read"),
         ("", "cannot read"),
     ],
 )

@@ -206,3 +206,140 @@ def test_a_waiting_form_is_completed_through_the_prefect_api_as_the_ui_does(
               '{"decided_on": "2026-11-16", "decision": "not_now"}')
     shown = system.ok("case", "show", ref, "--json").json()
     assert (shown["status"], shown["outcome"]) == ("closed", "not_now")
+
+
+# ------------------------------------------------------------ the move, a change of placement
+# A second case, its dates worked out from the sources across Christmas 2026, Easter 2027 and
+# the Early May bank holiday (Mon 2027-05-03):
+#   PACT proceeds Fri 2026-12-11 = P: the preparation planning meeting is due P + 14 days =
+#     Fri 12-25, Christmas Day -> Thu 12-24, and the Preparation Plan with it (000 Step 2).
+#   The match is agreed Fri 2027-03-12 = A: the introduction planning meeting is due A + 14 =
+#     Fri 03-26, Good Friday -> Thu 03-25, and the RAMP assessment and the 'Getting to know you
+#     and moving' plan with it (000 Steps 3-4).
+#   The SCAYT+ referral is updated Mon 2027-03-15: its consultation within 2 weeks, Mon 03-29,
+#     Easter Monday -> back past the weekend and Good Friday to Thu 03-25 (000 Roles, SCAYT+).
+#   The introductions plan is made Mon 2027-03-22 = S: the final review is due S + 55 = Sun
+#     05-16 -> Fri 05-14, and by then the move's authorisation (004), the placement planning
+#     meeting (002 3.24) and the initial support plan (004).
+#   Moved in Fri 2027-04-30 = V, before the final review: the planning meeting and support plan
+#     were due by the move, Fri 04-30; delegated authority within 5 working days (002 3.25),
+#     Mon 05-03 being a bank holiday: Tue 4, Wed 5, Thu 6, Fri 7, Mon 2027-05-10.
+#   SCAYT+ support reviewed V + 6 months = Sat 10-30 -> Fri 2027-10-29, then V + 9 months = Sun
+#     2028-01-30 -> Fri 2028-01-28 while the support continues.
+MOVE_REF = "SD-E2E-MOVE"
+MOVE_GATE = ("error: form: the move can only be recorded once it is authorised by HARP or the "
+             "Head of Service (introduction.move_authorisation; Placement Stability guidance: a "
+             "placement move can only be agreed through HARP or the relevant Head of Service)")
+
+
+def _items(system: System, ref: str, as_of: str = scenario.TODAY) -> dict[str, dict[str, str]]:
+    return {i["key"]: i for i in system.ok("case", "timeline", ref, "--json", "--as-of",
+                                           as_of).json()}
+
+
+def _input(system: System, ref: str, key: str, data: dict[str, object]) -> None:
+    system.ok("input", ref, key, "--data", json.dumps(data))
+
+
+def _refused_in_one_line(system: System, ref: str, key: str, data: dict[str, object]) -> str:
+    before = _state(system, ref)
+    result = system.cli("input", ref, key, "--data", json.dumps(data))
+    assert result.code == 2, result
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert _state(system, ref) == before
+    return result.stderr.strip()
+
+
+def test_a_step_down_move_is_authorised_first_and_dated_as_a_placement_change(
+    system: System,
+) -> None:
+    ref = MOVE_REF
+    system.ok("case", "open", ref, "--child", "CHILD-MOVE", "--identified", "2026-11-30")
+    # 000 Step 1: "a multi-agency meeting including the IRO". Recorded without the IRO: accepted,
+    # and an exception on the audit trail.
+    _input(system, ref, "identification.suitability", {
+        "held_on": "2026-12-02", "sdq_score": 9, "care_needs_band": "2.2",
+        "care_plan_ratified": True,
+        "attendees": ["social_worker", "residential_key_worker", "scayt"]})
+    audit = system.ok("case", "audit", ref, "--json").json()
+    assert [row["detail"]["exception"] for row in audit
+            if row["action"] == "exception.reported"] == [
+        "minimum attendance not met: iro not recorded as attending (Step Down practice "
+        "standards, Step 1: a multi-agency meeting including the IRO)"]
+
+    _input(system, ref, "identification.pact_decision",
+           {"decided_on": "2026-12-11", "decision": "proceed"})
+    items = _items(system, ref, "2026-12-14")
+    assert items["preparation.planning_meeting"]["due"] == "2026-12-24"
+    assert items["preparation.preparation_plan"]["due"] == "2026-12-24"
+    _input(system, ref, "preparation.planning_meeting", {"done_on": "2026-12-22"})
+    # Held on Tue 12-22: the plan made there was due that day.
+    assert _items(system, ref, "2026-12-22")["preparation.preparation_plan"]["due"] == (
+        "2026-12-22")
+    _input(system, ref, "preparation.readiness", {"decided_on": "2027-01-29", "outcome": "ready"})
+    _input(system, ref, "matching.decision", {"decided_on": "2027-03-12", "outcome": "approved"})
+
+    items = _items(system, ref, "2027-03-12")
+    for key in ("introduction.planning_meeting", "matching.ramp_assessment",
+                "introduction.getting_to_know_you_plan"):
+        assert items[key]["due"] == "2027-03-25", key
+    authorisation = items["introduction.move_authorisation"]
+    assert (authorisation["due"], authorisation["owner"], authorisation["status"]) == (
+        None, "head_of_service", "pending")
+    _input(system, ref, "matching.scayt_referral_updated", {"done_on": "2027-03-15"})
+    consultation = _items(system, ref, "2027-03-15")["scayt.match_consultation"]
+    assert (consultation["due"], consultation["owner"]) == ("2027-03-25", "scayt")
+
+    _input(system, ref, "introduction.planning_meeting", {"done_on": "2027-03-22"})
+    items = _items(system, ref, "2027-03-22")
+    assert items["matching.ramp_assessment"]["due"] == "2027-03-22"
+    assert items["introduction.getting_to_know_you_plan"]["due"] == "2027-03-22"
+    assert items["introduction.final_review"]["due"] == "2027-05-14"
+    for key in ("introduction.move_authorisation", "introduction.placement_planning_meeting",
+                "introduction.support_plan"):
+        assert items[key]["due"] == "2027-05-14", key
+    assert items["introduction.support_plan"]["owner"] == "supervising_social_worker"
+
+    # The gate: no move before HARP or the Head of Service approves it, even after a refusal.
+    move = {"moved_in_on": "2027-04-30"}
+    system.wait_for_form(ref, "introduction.move_authorisation")
+    assert _refused_in_one_line(system, ref, "introduction.move", move) == MOVE_GATE
+    _input(system, ref, "introduction.move_authorisation", {
+        "decided_on": "2027-04-23", "route": "harp", "decision": "refused",
+        "reasons": "The carers' training is not finished."})
+    shown = system.wait_for_form(ref, "introduction.move_authorisation")  # asked again
+    assert shown["stage"] == "introduction"
+    assert _items(system, ref, "2027-04-23")["introduction.move_authorisation"][
+        "status"] == "pending"
+    assert _refused_in_one_line(system, ref, "introduction.move", move) == MOVE_GATE
+    _input(system, ref, "introduction.move_authorisation", {
+        "decided_on": "2027-04-28", "route": "head_of_service", "decision": "approved"})
+    system.wait_for_form(ref, "introduction.move")
+    assert _refused_in_one_line(system, ref, "introduction.move",
+                                {"moved_in_on": "2027-04-27"}) == (
+        "error: moved_in_on: 2027-04-27 is before the move was authorised (2027-04-28)")
+    _input(system, ref, "introduction.move", move)
+
+    items = _items(system, ref, "2027-05-04")
+    assert (items["introduction.move_authorisation"]["status"],
+            items["introduction.move_authorisation"]["done_on"]) == ("done", "2027-04-28")
+    assert items["introduction.move"]["done_on"] == "2027-04-30"
+    for key in ("introduction.placement_planning_meeting", "introduction.support_plan"):
+        assert (items[key]["due"], items[key]["status"]) == ("2027-04-30", "overdue"), key
+    delegated = items["support.delegated_authority"]
+    assert (delegated["due"], delegated["owner"], delegated["status"]) == (
+        "2027-05-10", "social_worker", "pending")
+    assert items["support.scayt_review"]["due"] == "2027-10-29"
+    assert "support.scayt_review#2" not in items
+
+    # SCAYT+ reviews go on every 3 months while the support does.
+    _input(system, ref, "support.scayt_review", {"done_on": "2027-10-28"})
+    second = _items(system, ref, "2027-10-28")["support.scayt_review#2"]
+    assert (second["due"], second["status"]) == ("2028-01-28", "pending")
+    _input(system, ref, "support.scayt_review#2",
+           {"done_on": "2027-11-30", "support_continues": False})
+    items = _items(system, ref)
+    assert items["support.scayt_review#2"]["status"] == "done"
+    assert "support.scayt_review#3" not in items
+    shown = system.ok("case", "show", ref, "--json").json()
+    assert (shown["status"], shown["stage"]) == ("open", "support")

@@ -6,12 +6,14 @@ typed into tests/test_calendar.py), never recomputed with the code under test.
 
 Bank holidays used below: 2026-04-03 Good Friday, 2026-04-06 Easter Monday, 2026-12-25,
 2026-12-28 (Boxing Day substitute), 2027-01-01, 2027-03-26 Good Friday, 2027-03-29 Easter Monday,
-2027-05-31 Spring bank holiday.
+2027-05-03 Early May bank holiday, 2027-05-31 Spring bank holiday, 2027-08-30 Summer bank
+holiday, 2027-12-27 and 2027-12-28 (Christmas Day and Boxing Day substitutes: 25 and 26 December
+2027 are a Saturday and a Sunday), 2028-01-03 (New Year's Day substitute).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -181,12 +183,42 @@ def test_a_chain_occurrence_on_a_weekend_after_the_end_moves_back_and_is_kept():
 
 def test_undated_preparation_checklist_items_are_carried_forward_when_the_stage_ends():
     items = planned(starts=PREP, ends={"preparation": "2026-03-20"})
-    for key in ("preparation.preparation_plan", "preparation.this_is_me",
-                "preparation.mhmp_updated"):
+    for key in ("preparation.this_is_me", "preparation.mhmp_updated"):
         assert items[key].due_on is None
         assert items[key].opened_on == d(P)
         assert not items[key].cancelled
     assert not items["preparation.planning_meeting"].cancelled  # a one-off: carried forward
+    assert not items["preparation.preparation_plan"].cancelled  # dated now, and carried too
+
+
+# --------------------------------------------------------- the Preparation Plan (000 Step 2)
+# "In the Preparation Planning Meeting, a Preparation Plan will be created": due with the
+# meeting, by its due date, or by the day it was held when that is sooner.
+XMAS_P = {"identification": "2026-11-30", "preparation": "2026-12-11"}
+
+
+def test_the_preparation_plan_is_due_with_the_planning_meeting_across_christmas():
+    items = planned(starts=XMAS_P)
+    # P = Fri 2026-12-11: the meeting is due P + 14 = Fri 12-25, Christmas Day -> Thu 12-24.
+    assert items["preparation.planning_meeting"].due_on == d("2026-12-24")
+    plan_ = items["preparation.preparation_plan"]
+    assert (plan_.due_on, plan_.opened_on, plan_.owner) == (d("2026-12-24"), d("2026-12-11"),
+                                                            "social_worker")
+
+
+def test_the_preparation_plan_is_due_the_day_the_planning_meeting_was_held_if_sooner():
+    # Held Tue 2026-12-22, before its due date (Thu 12-24): the plan is made there.
+    items = planned(starts=XMAS_P,
+                    completed={"preparation.planning_meeting": done("2026-12-22")})
+    assert items["preparation.preparation_plan"].due_on == d("2026-12-22")
+    # Held late, Tue 2026-12-29: the plan was due with the meeting, Thu 12-24, all the same.
+    items = planned(starts=XMAS_P,
+                    completed={"preparation.planning_meeting": done("2026-12-29")})
+    assert items["preparation.preparation_plan"].due_on == d("2026-12-24")
+
+
+def test_the_preparation_plan_does_not_exist_before_preparation_starts():
+    assert "preparation.preparation_plan" not in planned(starts={"identification": "2026-11-30"})
 
 
 # =============================================================================== 2 SCAYT+
@@ -550,43 +582,79 @@ def test_standard_outcome_adds_no_further_monthly_reviews():
     assert len(keys_of(items, "support.monthly_review")) == 6
 
 
-def test_scayt_review_is_six_months_after_the_move_and_only_once_without_extension():
+def test_scayt_review_is_six_months_after_the_move_and_the_next_waits_for_it():
     items = planned(starts=SUPPORT)
-    # V + 6 months = Thu 2028-01-20. Next would be V + 9 months = 2028-04-20, after the last
-    # monthly review (#6, 2028-02-29).
+    # V + 6 months = Thu 2028-01-20. The next is planned once this one is done.
     assert keys_of(items, "support.scayt_review") == ["support.scayt_review"]
     assert items["support.scayt_review"].due_on == d("2028-01-20")
     assert items["support.scayt_review"].owner == "scayt"
+    assert items["support.scayt_review"].completion == "scayt_review"
 
 
-def test_scayt_reviews_continue_every_three_months_while_monthly_reviews_continue():
-    items = planned(starts=SUPPORT, completed={
-        "support.monthly_review#6": done("2028-02-28", outcome="continue_monthly")})
-    # V + 6, 9, 12 months: Thu 2028-01-20, Thu 2028-04-20, Thu 2028-07-20. V + 15 months =
-    # 2028-10-20 is after the last monthly review (#12, 2028-08-31).
+def test_scayt_reviews_continue_every_three_months_while_support_continues():
+    """000 Roles, SCAYT+: "If support is confirmed to continue, reviews mechanisms must be
+    completed every 3 months thereafter": past the monthly reviews (#6 due 2028-02-29) and
+    whatever the final monthly review decided."""
+    completed = {"support.scayt_review": done("2028-01-19", support_continues=True),
+                 "support.scayt_review#2": done("2028-04-18", support_continues=True)}
+    items = planned(starts=SUPPORT, completed=completed)
+    # V + 6, 9, 12 months: Thu 2028-01-20, Thu 2028-04-20, Thu 2028-07-20.
     assert keys_of(items, "support.scayt_review") == ["support.scayt_review",
                                                       "support.scayt_review#2",
                                                       "support.scayt_review#3"]
     assert dues(items, "support.scayt_review") == [d("2028-01-20"), d("2028-04-20"),
                                                    d("2028-07-20")]
+    assert items["support.scayt_review#3"].completion == "scayt_review"
+    assert not items["support.scayt_review#3"].cancelled
+    # A review completed with its date only: support continues (the form's default).
+    items = planned(starts=SUPPORT, completed={"support.scayt_review": done("2028-01-19")})
+    assert keys_of(items, "support.scayt_review")[-1] == "support.scayt_review#2"
+
+
+def test_a_scayt_review_that_ends_the_support_is_the_last():
+    completed = {"support.scayt_review": done("2028-01-19", support_continues=True),
+                 "support.scayt_review#2": done("2028-04-18", support_continues=False)}
+    items = planned(starts=SUPPORT, completed=completed)
+    assert keys_of(items, "support.scayt_review") == ["support.scayt_review",
+                                                      "support.scayt_review#2"]
+    items = planned(starts=SUPPORT, completed={
+        "support.scayt_review": done("2028-01-19", support_continues=False)})
+    assert keys_of(items, "support.scayt_review") == ["support.scayt_review"]
+
+
+def test_a_scayt_review_due_after_the_case_closed_is_cancelled_and_the_last():
+    # The case closed (stepped to standard) on Mon 2028-03-06; #2 (2028-04-20) was due after.
+    items = planned(starts=SUPPORT, ends={"support": "2028-03-06"}, completed={
+        "support.scayt_review": done("2028-01-19", support_continues=True)})
+    assert keys_of(items, "support.scayt_review") == ["support.scayt_review",
+                                                      "support.scayt_review#2"]
+    assert not items["support.scayt_review"].cancelled
+    assert items["support.scayt_review#2"].cancelled
 
 
 def test_scayt_review_months_are_counted_from_the_move_with_month_end_clamping():
     # V = Mon 2026-08-31. V + 6 months = Feb 31 -> 2027-02-28, a Sunday -> back to Fri 02-26.
-    # Monthly base V + 42 = Mon 2026-10-12; #6 = 2027-04-12, #12 = Tue 2027-10-12.
     start = {"support": "2026-08-31"}
-    items = planned(starts=start)
-    assert dues(items, "support.scayt_review") == [d("2027-02-26")]
-    assert dues(items, "support.monthly_review")[-1] == d("2027-04-12")
-
+    assert dues(planned(starts=start), "support.scayt_review") == [d("2027-02-26")]
     items = planned(starts=start, completed={
-        "support.monthly_review#6": done("2027-04-12", outcome="continue_monthly")})
+        "support.scayt_review": done("2027-02-25", support_continues=True),
+        "support.scayt_review#2": done("2027-05-27", support_continues=True)})
     # #2 = V + 9 months = Mon 2027-05-31, Spring bank holiday -> back to Fri 05-28.
-    # #3 = V + 12 months = Tue 2027-08-31 (stepping 3 months from 02-28 would give 08-28).
-    # #4 = V + 15 months = 2027-11-30, after monthly #12 (2027-10-12).
-    assert dues(items, "support.monthly_review")[-1] == d("2027-10-12")
+    # #3 = V + 12 months = Tue 2027-08-31 (stepping 3 months from 02-28 would give 08-28),
+    # counted from the move, not from when #2 was done (Thu 05-27).
     assert dues(items, "support.scayt_review") == [d("2027-02-26"), d("2027-05-28"),
                                                    d("2027-08-31")]
+
+
+def test_scayt_reviews_after_a_move_on_the_spring_bank_holiday_clamp_to_month_ends():
+    # V = Mon 2027-05-31, the Spring bank holiday itself (a move is dated as it happened).
+    # #1 V + 6 months = Tue 2027-11-30. #2 V + 9 months = 2028-02-29 (2028 is a leap year).
+    # #3 V + 12 months = Wed 2028-05-31.
+    items = planned(starts={"support": "2027-05-31"}, completed={
+        "support.scayt_review": done("2027-11-29"),
+        "support.scayt_review#2": done("2028-02-28")})
+    assert dues(items, "support.scayt_review") == [d("2027-11-30"), d("2028-02-29"),
+                                                   d("2028-05-31")]
 
 
 def test_support_obligations_do_not_exist_before_the_move():
@@ -648,10 +716,149 @@ def test_on_approval_checklist_opens_when_introduction_starts_and_is_carried_for
                     ends={"matching": "2026-05-20"})
     for key in ON_APPROVAL:
         assert items[key].opened_on == d("2026-05-20"), key
-        assert items[key].due_on is None
         assert items[key].stage == "matching"
         assert not items[key].cancelled
+        if key != "matching.ramp_assessment":  # dated by the introductions plan (below)
+            assert items[key].due_on is None, key
     assert items["matching.stability_referral"].owner == "supervising_social_worker"
+    # Wed 2026-05-20 + 14 = Wed 2026-06-03, the introduction planning meeting's due date.
+    assert items["matching.ramp_assessment"].due_on == d("2026-06-03")
+
+
+# ------------------------------------------- before introductions: RAMP and SCAYT+ (000 Step 3)
+# A = Fri 2027-03-12 (the match agreed): the introduction planning meeting is due A + 14 = Fri
+# 2027-03-26, Good Friday, so Thu 2027-03-25.
+EASTER_A = {"identification": "2026-11-30", "preparation": "2026-12-11",
+            "matching": "2027-01-29", "introduction": "2027-03-12"}
+
+
+def test_the_ramp_assessment_and_the_introductions_plan_are_due_by_the_planning_meeting():
+    """000: the RAMP Plan "prior to start of 'Getting to Know You' process", to "guide
+    planning" at the Week 1 meeting that creates the "Getting to Know You and Moving Home"
+    plan."""
+    items = planned(starts=EASTER_A, ends={"matching": "2027-03-12"})
+    assert items["introduction.planning_meeting"].due_on == d("2027-03-25")
+    for key in ("matching.ramp_assessment", "introduction.getting_to_know_you_plan"):
+        assert (items[key].due_on, items[key].opened_on) == (d("2027-03-25"), d("2027-03-12"))
+        assert items[key].owner == "social_worker"
+        assert not items[key].cancelled
+    # The planning meeting held early, on Mon 2027-03-22: both are due that day.
+    items = planned(starts=EASTER_A, ends={"matching": "2027-03-12"},
+                    completed={"introduction.planning_meeting": done("2027-03-22")})
+    assert items["matching.ramp_assessment"].due_on == d("2027-03-22")
+    assert items["introduction.getting_to_know_you_plan"].due_on == d("2027-03-22")
+
+
+def test_the_introductions_plan_does_not_exist_before_the_match_is_agreed():
+    items = planned(starts=MATCHING)
+    assert "introduction.getting_to_know_you_plan" not in items
+    assert "matching.ramp_assessment" not in items
+
+
+def test_the_second_scayt_consultation_is_due_two_weeks_after_the_referral_is_updated():
+    assert "scayt.match_consultation" not in planned(starts=EASTER_A)
+    items = planned(starts=EASTER_A,
+                    completed={"matching.scayt_referral_updated": done("2027-03-15")})
+    # Mon 2027-03-15 + 14 = Mon 03-29, Easter Monday -> back past the weekend and Good Friday
+    # to Thu 2027-03-25.
+    consultation = items["scayt.match_consultation"]
+    assert (consultation.due_on, consultation.opened_on, consultation.owner) == (
+        d("2027-03-25"), d("2027-03-15"), "scayt")
+
+
+def test_the_second_scayt_consultation_due_at_christmas_2027_moves_back_to_christmas_eve():
+    items = planned(starts=EASTER_A,
+                    completed={"matching.scayt_referral_updated": done("2027-12-13")})
+    # Mon 2027-12-13 + 14 = Mon 12-27 (Christmas Day substitute) -> back past Sun 26 and Sat
+    # 25 to Fri 2027-12-24.
+    assert items["scayt.match_consultation"].due_on == d("2027-12-24")
+
+
+# ------------------------------------------------- the move: a change of placement (002, 004)
+# S = Mon 2027-03-22 (the introduction planning meeting done). The final review is due S + 55
+# = Sun 2027-05-16 -> Fri 2027-05-14.
+S_EASTER = "2027-03-22"
+
+
+def _easter(**completed: Completion) -> dict[str, Completion]:
+    return {"introduction.planning_meeting": done(S_EASTER), **completed}
+
+
+def test_the_move_authorisation_is_open_from_the_match_and_undated_until_the_plan_is_made():
+    items = planned(starts=EASTER_A)
+    authorisation = items["introduction.move_authorisation"]
+    assert (authorisation.due_on, authorisation.opened_on, authorisation.owner) == (
+        None, d("2027-03-12"), "head_of_service")
+    assert "introduction.placement_planning_meeting" not in items  # dated by the plan too
+
+
+def test_the_move_authorisation_is_due_by_the_final_review_and_follows_an_extension():
+    items = planned(starts=EASTER_A, completed=_easter())
+    assert items["introduction.final_review"].due_on == d("2027-05-14")
+    authorisation = items["introduction.move_authorisation"]
+    assert (authorisation.due_on, authorisation.opened_on) == (d("2027-05-14"), d("2027-03-12"))
+    # Extended by 2 weeks at the final review: due with the extended review, Fri 2027-05-28
+    # (05-14 + 14), the Friday before the Spring bank holiday.
+    items = planned(starts=EASTER_A, completed=_easter(**{
+        "introduction.final_review": done("2027-05-10", outcome="extend", extend_weeks=2)}))
+    assert items["introduction.extended_review#1"].due_on == d("2027-05-28")
+    assert items["introduction.move_authorisation"].due_on == d("2027-05-28")
+    assert items["introduction.placement_planning_meeting"].due_on == d("2027-05-28")
+
+
+def test_under_lancashire_pact_agrees_the_move_and_no_authorisation_is_planned():
+    lancashire = load_policy("lancashire-step-down")
+    for completed in ({}, _easter()):
+        items = planned(starts=EASTER_A, completed=completed, policy=lancashire)
+        assert "introduction.move_authorisation" not in items
+    assert items["introduction.placement_planning_meeting"].due_on == d("2027-05-14")
+
+
+def test_the_placement_planning_meeting_and_support_plan_are_due_by_the_final_review():
+    """002 3.24: "held prior to ... moving placement"; 004: the initial support plan "at the
+    Placement Planning meeting"."""
+    items = planned(starts=EASTER_A, completed=_easter())
+    for key, owner in (("introduction.placement_planning_meeting", "social_worker"),
+                       ("introduction.support_plan", "supervising_social_worker")):
+        assert (items[key].due_on, items[key].opened_on, items[key].owner) == (
+            d("2027-05-14"), d("2027-03-12"), owner), key
+
+
+def test_a_move_before_the_final_review_brings_the_planning_meeting_to_the_move_day():
+    # Moved in Fri 2027-04-30, before the final review's due date (Fri 05-14).
+    items = planned(starts={**EASTER_A, "support": "2027-04-30"},
+                    ends={"introduction": "2027-04-30"}, completed=_easter())
+    assert items["introduction.placement_planning_meeting"].due_on == d("2027-04-30")
+    assert items["introduction.support_plan"].due_on == d("2027-04-30")
+    assert not items["introduction.placement_planning_meeting"].cancelled  # carried forward
+    # A Saturday move, Sat 2027-05-08: the working day before it, Fri 05-07.
+    items = planned(starts={**EASTER_A, "support": "2027-05-08"},
+                    ends={"introduction": "2027-05-08"}, completed=_easter())
+    assert items["introduction.placement_planning_meeting"].due_on == d("2027-05-07")
+
+
+@pytest.mark.parametrize(("moved", "due", "why"), [
+    ("2027-04-30", "2027-05-10", "Fri: Mon 3 May is a bank holiday; Tue 4 .. Fri 7, Mon 10"),
+    ("2027-08-27", "2027-09-06", "Fri: Mon 30 Aug is a bank holiday; Tue 31 .. Fri 3, Mon 6"),
+    ("2027-05-28", "2027-06-07", "Fri: Mon 31 May is a bank holiday; Tue 1 .. Fri 4, Mon 7"),
+    ("2026-12-24", "2027-01-05", "Thu: 25, 28 Dec and 1 Jan out; Tue 29, 30, 31, Mon 4, Tue 5"),
+    ("2027-12-24", "2028-01-05", "Fri: 27, 28 Dec and Mon 3 Jan out; 29, 30, 31, Tue 4, Wed 5"),
+])
+def test_delegated_authority_is_due_5_working_days_after_the_move(moved, due, why):
+    """002 3.25: "in advance of the placement wherever possible, or within 5 working days"."""
+    # Introductions began on the Monday six weeks before the move.
+    began = d(moved) - timedelta(days=d(moved).weekday() + 42)
+    items = planned(starts={"introduction": str(began), "support": moved},
+                    ends={"introduction": moved},
+                    completed={"introduction.planning_meeting": done(str(began))})
+    delegated = items["support.delegated_authority"]
+    assert delegated.due_on == d(due), why
+    # Open from the match: agreed in advance, it can be recorded with its own date.
+    assert (delegated.opened_on, delegated.owner) == (began, "social_worker")
+
+
+def test_delegated_authority_does_not_exist_before_the_move():
+    assert "support.delegated_authority" not in planned(starts=EASTER_A, completed=_easter())
 
 
 # =============================================================================== 6 Local policy

@@ -119,8 +119,8 @@ def test_a_rehearsal_prints_what_the_sweep_would_send_and_writes_nothing(
     assert snapshot() == before  # no notice, message, escalation or audit row
     header, *listed, count = rehearsed.lines()
     assert header.split() == ["channel", "to", "subject"]
-    assert count == ("sweep 2027-01-06 (dry run, nothing written or sent): 2 rungs would fire, "
-                     f"2 escalated; {len(listed)} messages would be sent")
+    assert count == ("sweep 2027-01-06 (dry run, nothing written or sent): 3 rungs would fire, "
+                     f"3 escalated; {len(listed)} messages would be sent")
 
     with session_scope() as session:
         outbox.write(session, as_of=date(2027, 1, 6), cutoff=outbox.end_of_day(date(2027, 1, 6)))
@@ -128,7 +128,9 @@ def test_a_rehearsal_prints_what_the_sweep_would_send_and_writes_nothing(
         written = connection.execute(sa.text(
             "SELECT channel, recipient, subject FROM message WHERE id > :flagged ORDER BY id"),
             {"flagged": flagged}).all()
-    assert len(written) == 5  # two escalation emails, two Teams posts, the manager's digest
+    # three escalation emails (the planning meeting, the first visit and the Preparation Plan,
+    # all due Thu 24 Dec), three Teams posts, the manager's digest
+    assert len(written) == 7
     assert [line.split(None, 2) for line in listed] == [list(row) for row in written]
 
 
@@ -144,10 +146,10 @@ def test_a_rehearsal_without_a_day_rehearses_today_and_lists_what_waits(
     rehearsed = cli("sweep", "--dry-run", today="2026-12-24")
     assert rehearsed.code == 0 and rehearsed.stderr == ""
     assert rehearsed.lines()[1:] == [
-        "email   sw@la.example                    stepdown digest Wed 23 Dec 2026: 2 due next "
+        "email   sw@la.example                    stepdown digest Wed 23 Dec 2026: 3 due next "
         "working day  (already in the outbox)",
-        "email   sw@la.example                    stepdown digest Thu 24 Dec 2026: 2 due today",
-        "sweep 2026-12-24 (dry run, nothing written or sent): 2 rungs would fire, 0 escalated; "
+        "email   sw@la.example                    stepdown digest Thu 24 Dec 2026: 3 due today",
+        "sweep 2026-12-24 (dry run, nothing written or sent): 3 rungs would fire, 0 escalated; "
         "2 messages would be sent"]
     assert snapshot() == before
 
@@ -169,9 +171,9 @@ def test_a_sweep_whose_relay_refuses_the_connection_says_so(
     smtp, _ = sinks
     _flagged_case("SD-F5")
     smtp.stop()
-    _, delivered = sweep("2027-01-06")  # three emails to the manager, two Teams posts
-    assert (delivered.sent, delivered.retrying) == (2, 3)
-    assert delivered.why() == (f" (3 email: the relay {smtp.host}:{smtp.port} refused the "
+    _, delivered = sweep("2027-01-06")  # four emails to the manager, three Teams posts
+    assert (delivered.sent, delivered.retrying) == (3, 4)
+    assert delivered.why() == (f" (4 email: the relay {smtp.host}:{smtp.port} refused the "
                                "connection)")
     with get_engine().connect() as connection:
         errors = {e for (e,) in connection.execute(sa.text(
@@ -186,8 +188,8 @@ def test_a_sweep_whose_teams_reference_is_missing_says_which(
     _flagged_case("SD-F6")
     monkeypatch.delenv("TEAMS_NORTH")
     _, delivered = sweep("2027-01-06")
-    assert (delivered.sent, delivered.retrying) == (3, 2)
-    assert delivered.why() == (" (2 teams: environment variable TEAMS_NORTH (Teams channel "
+    assert (delivered.sent, delivered.retrying) == (4, 3)
+    assert delivered.why() == (" (3 teams: environment variable TEAMS_NORTH (Teams channel "
                                "env:TEAMS_NORTH) is not set)")
 
 
@@ -200,16 +202,17 @@ def test_failed_teams_posts_reach_the_manager_as_one_report(
     https.stop()
     for _ in range(outbox.MAX_ATTEMPTS // outbox.TRIES_PER_SWEEP):
         _, delivered = sweep("2027-01-06")
-    assert delivered.failed == 2  # both escalations' Teams posts, on the last sweep
+    assert delivered.failed == 3  # the three escalations' Teams posts, on the last sweep
     reports = [m for m in smtp.messages if "could not deliver" in str(m["Subject"])]
     assert len(reports) == 1
     (report,) = reports
     assert report["To"] == "tm@la.example"
-    assert report["Subject"] == "stepdown could not deliver 2 messages"
+    assert report["Subject"] == "stepdown could not deliver 3 messages"
     body = report.get_content()
     assert body.count("- could not deliver a Teams post to north (Teams post to north failed)") \
-        == 2
+        == 3
     assert "SD-F7 preparation.planning_meeting" in body and "SD-F7 preparation.sw_visit#1" in body
+    assert "SD-F7 preparation.preparation_plan" in body
     for secret in (CHILD_NAME, CHILD_BORN, CHILD_ADDRESS, "CHILD-1", "is yours now"):
         assert secret not in body  # case references and keys only, not the messages' words
     _, later = sweep("2027-01-07")

@@ -75,11 +75,15 @@ def test_default_rule_keys_are_unique_but_for_conditioned_variants(default):
     keys = [r.key for r in default.rules]
     repeated = {k for k in keys if keys.count(k) > 1}
     assert repeated == {"placement.planning_meeting", "early_help.review",
-                        "placement.other_la_informed"}
+                        "placement.other_la_informed", "introduction.move_authorisation"}
     variants = [r for r in default.rules if r.key == "placement.other_la_informed"]
     assert sorted(r.when.text for r in variants) == [
         "opening.out_of_area and form:placement.move",
         "opening.out_of_area and not form:placement.move"]
+    variants = [r for r in default.rules if r.key == "introduction.move_authorisation"]
+    assert sorted(r.when.text for r in variants) == [
+        "policy.step_down_move_authorisation and done:introduction.planning_meeting",
+        "policy.step_down_move_authorisation and not done:introduction.planning_meeting"]
     variants = [r for r in default.rules if r.key == "placement.planning_meeting"]
     assert sorted(r.when.text for r in variants) == ["not opening.emergency",
                                                       "opening.emergency"]
@@ -201,6 +205,45 @@ def test_series_with_both_count_and_until_is_refused():
 def test_series_with_neither_count_nor_until_is_refused():
     message = _refused(_toml(kind="series", start="stage", every="7 days"))
     assert "x.y" in message and "count" in message and "until" in message
+
+
+def test_a_series_that_recurs_until_a_completion_ends_it_needs_that_completion():
+    """SCAYT+ reviews (000): every 3 months while support continues, with no count or end."""
+    scayt = dict(key="support.scayt_review", stage="support", owner="scayt", kind="series",
+                 start="stage", first="6 months", every="3 months",
+                 ends_when="support_continues == false", source="000 Roles: SCAYT+")
+    rule = parse_policy(_toml(**scayt, completion="scayt_review")).rule_for_key(
+        "support.scayt_review")
+    assert (rule.count, rule.until, rule.completion, rule.ends_when.text) == (
+        None, None, "scayt_review", "support_continues == false")
+    message = _refused(_toml(**scayt))
+    assert message == ("<string>: rule support.scayt_review: ends_when needs the completion whose "
+                       "fields it reads")
+    message = _refused(_toml(**{**scayt, "ends_when": "support_ended"},
+                             completion="scayt_review"))
+    assert message == ("<string>: rule support.scayt_review: ends_when 'support_ended' names "
+                       "'support_ended': it may name support_continues")
+    message = _refused(_toml(**scayt, completion="scayt_reveiw"))
+    assert message == ("<string>: rule support.scayt_review: completion 'scayt_reveiw' is not a "
+                       "declared completion form")
+
+
+def test_the_default_scayt_review_recurs_without_an_end_date(default):
+    rule = default.rule_for_key("support.scayt_review")
+    assert (rule.kind, rule.count, rule.until, rule.every) == (
+        "series", None, None, Duration(3, "months"))
+    assert rule.first_offset == Duration(6, "months")
+    assert rule.ends_when.text == "support_continues == false"
+
+
+def test_a_rule_condition_naming_a_setting_the_policy_lacks_is_one_line():
+    message = _refused(_toml(due="stage + 1 day", when="policy.step_down_move_authorised"))
+    assert message.startswith("<string>: rule x.y: 'policy.step_down_move_authorised' names "
+                              "policy.step_down_move_authorised, not a setting (")
+    assert "step_down_move_authorisation" in message
+    rule = parse_policy(_toml(due="stage + 1 day", when="policy.step_down_move_authorisation")
+                        ).rule_for_key("x.y")
+    assert rule.when.text == "policy.step_down_move_authorisation"
 
 
 def test_field_not_allowed_for_the_kind_is_refused_naming_it():
@@ -442,7 +485,8 @@ def test_a_policy_may_extend_a_file_beside_it_which_extends_a_preset(tmp_path):
      "[[rule]]s"),
     ('[policy]\nextends = "default"\n[settings]\nwaiver_windw = "8 weeks"\n',
      "{path}: [settings] 'waiver_windw' is not a setting: the settings are escalate_after, "
-     "sdq_discussion_from, ssda903_unplanned_reasons, term_ends, waiver_window"),
+     "sdq_discussion_from, ssda903_unplanned_reasons, step_down_move_authorisation, term_ends, "
+     "waiver_window"),
     ('[policy]\nextends = "default"\n[settings]\nescalate_after = "1 week"\n',
      "{path}: [settings] escalate_after: must be a number of working days (at least 1), as "
      "'5 working days'"),

@@ -116,10 +116,22 @@ def test_somerset_has_its_minutes_review_and_visiting_timescales() -> None:
         "support.cla_review", "cla.review", "placement.visit"))
 
 
+# A Step Down move is a change of placement: where 000 is silent, 002 and 004 date it.
+PLACEMENT_CHANGE = {"introduction.move_authorisation": "004",
+                    "introduction.placement_planning_meeting": "002 3.24",
+                    "introduction.support_plan": "004",
+                    "support.delegated_authority": "002 3.25"}
+
+
 def test_lancashire_step_down_is_source_000_with_the_residential_staff_visits() -> None:
+    """000's rules, but the placement change's own from 002 and 004, as in the default: and
+    PACT, not HARP or the Head of Service, agrees the move (no move authorisation)."""
     lancashire = load_policy("lancashire-step-down")
-    assert [r.key for r in lancashire.rules_for("step_down")
-            if not r.source.startswith("000")] == []
+    others = {r.key: r.source for r in lancashire.rules_for("step_down")
+              if not r.source.startswith("000")}
+    assert {k: v[:len(PLACEMENT_CHANGE[k])] for k, v in others.items()} == PLACEMENT_CHANGE
+    assert (lancashire.settings["step_down_move_authorisation"],
+            load_policy().settings["step_down_move_authorisation"]) == (False, True)
     visits = lancashire.rule_for_key("support.residential_visits")
     assert (visits.owner, visits.due.anchor, visits.due.offset) == (
         "residential_key_worker", Anchor("stage", "support"), Duration(42, "days"))
@@ -427,7 +439,8 @@ def test_the_lancashire_residential_visits_are_an_obligation_of_a_real_case(
     open_case("SD-L1", child=scenario.CHILD, identified=scenario.OPENED)
     moved = [k for k, _ in scenario.STEPS].index("introduction.move")
     for key, data in scenario.STEPS[:moved + 1]:
-        submit("SD-L1", key, data)
+        if key != "introduction.move_authorisation":  # PACT agreed the move: none is asked
+            submit("SD-L1", key, data)
     item = timeline_of("SD-L1", "2027-04-06")["support.residential_visits"]
     assert (item["due"], item["owner"], item["status"]) == (
         "2027-05-17", "residential_key_worker", "pending")
@@ -440,7 +453,9 @@ def test_the_lancashire_residential_visits_are_an_obligation_of_a_real_case(
         submit("SD-L2", key, data)
     default = timeline_of("SD-L2", "2027-05-18")
     assert "support.residential_visits" not in default
-    assert {k: v["due"] for k, v in default.items()} == {
+    assert "introduction.move_authorisation" not in lancashire
+    assert default["introduction.move_authorisation"]["status"] == "done"
+    assert {k: v["due"] for k, v in default.items() if k != "introduction.move_authorisation"} == {
         k: v["due"] for k, v in lancashire.items() if k != "support.residential_visits"}
 
 

@@ -19,7 +19,7 @@ def test_the_refused_values_are_the_defaults_the_ui_renders_and_titles_stay() ->
     form = prefilled(Suitability, TYPED, description="**Last input refused:** ...")
     schema = ui_schema(form)
     assert {name: prop.get("default") for name, prop in schema["properties"].items()} == {
-        **TYPED, "submitted_by": ""}
+        **TYPED, "attendees": [], "submitted_by": ""}
     assert list(schema["properties"])[-1] == "submitted_by"
     assert schema["properties"]["sdq_score"]["title"] == "SDQ score (0-40)"
     assert (schema["properties"]["sdq_score"]["minimum"],

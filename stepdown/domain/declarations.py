@@ -41,7 +41,7 @@ class DeclarationError(ValueError):
 # ------------------------------------------------------------------------- conditions
 _CLAUSE = re.compile(
     r"^(?P<neg>not\s+)?(?:(?P<ref>done|form):(?P<key>[a-z0-9_.#]+)"
-    r"|(?P<field>(?:opening\.)?[a-z_][a-z0-9_]*)(?:\s*(?P<op>==|!=|>=|<=|>|<|\bin\b)\s*(?P<value>.+))?)$")
+    r"|(?P<field>(?:opening\.|policy\.)?[a-z_][a-z0-9_]*)(?:\s*(?P<op>==|!=|>=|<=|>|<|\bin\b)\s*(?P<value>.+))?)$")
 _LITERAL = re.compile(r"^'[^']*'$|^-?\d+$|^true$|^false$|^policy\.[a-z_]+$")
 
 
@@ -58,7 +58,8 @@ class Clause:
 class Condition:
     """``<clause> and <clause> ...``; a clause is ``field``, ``not field``, ``field <op>
     <literal>`` (== != >= <= > < in), ``done:<key>`` or ``form:<key>``; ``opening.<field>`` is
-    a field of the process's opening form. A literal is 'text', a
+    a field of the process's opening form, ``policy.<setting>`` a setting of the policy in use
+    (a clause of its own: ``policy.step_down_move_authorisation``). A literal is 'text', a
     whole number, true, false, ``[a, b]`` after ``in``, or ``policy.<setting>``."""
 
     text: str
@@ -101,6 +102,13 @@ def _literal(text: str, settings: dict[str, Any]) -> Any:
     return int(text)
 
 
+def _value(name: str, values: dict[str, Any], settings: dict[str, Any]) -> Any:
+    """A clause's field: a submitted (or opening) field, or a policy setting."""
+    if name.startswith("policy."):
+        return settings.get(name.removeprefix("policy."))
+    return values.get(name)
+
+
 def _clause(c: Clause, values: dict[str, Any], done: set[str], forms: set[str],
             settings: dict[str, Any]) -> bool:
     if c.ref == "done":
@@ -108,11 +116,11 @@ def _clause(c: Clause, values: dict[str, Any], done: set[str], forms: set[str],
     elif c.ref == "form":
         result = c.name in forms
     elif c.op is None:
-        value = values.get(c.name)
+        value = _value(c.name, values, settings)
         result = bool(value.strip() if isinstance(value, str) else value)
     else:
         assert c.value is not None
-        value = values.get(c.name)
+        value = _value(c.name, values, settings)
         if c.op == "in":
             result = value in [_literal(v.strip(), settings) for v in c.value.strip("[]")
                                .split(",")]
@@ -220,6 +228,9 @@ class Step:
     repeat: bool = False
     when: str | None = None  # a named condition (stepdown.domain.checks) or a condition
     description: str = ""
+    # A repeating form step: asked again until an accepted input's fields make this hold (or
+    # the stage ends), e.g. ``decision == 'approved'``.
+    until: str | None = None
 
     @property
     def label(self) -> str:
@@ -479,10 +490,14 @@ def _stage(raw: dict[str, Any], kind: str, where: str) -> Stage:
     for s in raw.get("step", ()):
         step = Step(form=s.get("form"), obligation=s.get("obligation"),
                     completion=s.get("completion"), repeat=bool(s.get("repeat", False)),
-                    when=s.get("when"), description=str(s.get("description", "")))
+                    when=s.get("when"), description=str(s.get("description", "")),
+                    until=s.get("until"))
         if sum(x is not None for x in (step.form, step.obligation, step.completion)) != 1:
             raise DeclarationError(f"{where} stage {name}: each step waits for exactly one of "
                                    "form, obligation and completion")
+        if step.until is not None and not (step.repeat and step.form is not None):
+            raise DeclarationError(f"{where} stage {name}: 'until' is for a form step with "
+                                   "repeat = true")
         steps.append(step)
     flow = str(raw.get("flow") or f"{kind}-{name}".replace("_", "-"))
     return Stage(name=name, title=str(raw.get("title", name.replace("_", " ").title())),
@@ -565,6 +580,8 @@ def _check(catalogue: Catalogue) -> None:
                                            f"{step.completion!r}, which is not declared")
                 if step.when is not None and step.when not in checks.CONDITIONS:
                     _check_step_condition(catalogue, process, step.when, where)
+                if step.until is not None and step.form is not None:
+                    _check_until(catalogue, step.form, step.until, where)
         for link in process.links:
             if link.kind not in catalogue.processes:
                 raise DeclarationError(f"{where}: a link names kind {link.kind!r}, which is "
@@ -636,7 +653,7 @@ def _check_names(catalogue: Catalogue, form: FormDecl, where: str) -> None:
     known = fields | {f"opening.{f.name}" for f in (opening.fields if opening else ())}
     for what, condition, template in _uses(form):
         for clause in condition.clauses if condition else ():
-            if clause.ref is None and clause.name not in known:
+            if clause.ref is None and clause.name not in known and not _setting(clause.name):
                 raise DeclarationError(f"{where}: {what} condition {condition.text!r} names "  # type: ignore[union-attr]
                                        f"{clause.name!r}, not a field of the form")
         extra = {"missing"} if what == "exception" else set()
@@ -663,21 +680,59 @@ def _check_step_condition(catalogue: Catalogue, process: ProcessDecl, text: str,
     opening = catalogue.forms.get(process.opening)
     known = {f"opening.{f.name}" for f in (opening.fields if opening else ())}
     for clause in condition.clauses:
-        if clause.ref is None and clause.name not in known:
+        if clause.ref is None and clause.name not in known and not _setting(clause.name):
             raise DeclarationError(f"{where}: step condition {text!r} names {clause.name!r}: a "
-                                   "step's condition reads opening.<field>, done:<key> or "
-                                   f"form:<key> (or is a named condition: "
+                                   "step's condition reads opening.<field>, policy.<setting>, "
+                                   f"done:<key> or form:<key> (or is a named condition: "
                                    f"{', '.join(checks.CONDITIONS)})")
+
+
+def _check_until(catalogue: Catalogue, key: str, text: str, where: str) -> None:
+    """A repeating step's ``until``: a condition on the fields of the form it waits for."""
+    try:
+        condition = Condition.parse(text)
+    except DeclarationError as exc:
+        raise DeclarationError(f"{where}: step {key} until: {exc}") from None
+    fields = {f.name for f in catalogue.forms[key].fields}
+    for clause in condition.clauses:
+        if clause.ref is not None or (clause.name not in fields and not _setting(clause.name)):
+            raise DeclarationError(f"{where}: step {key} until {text!r} names "
+                                   f"{clause.ref + ':' if clause.ref else ''}{clause.name}, not "
+                                   f"a field of {key}")
+
+
+def _setting(name: str) -> bool:
+    """A clause naming a policy setting (``policy.<setting>``), checked against the policy's
+    settings when the policy loads (settings_named)."""
+    return name.startswith("policy.")
+
+
+def _conditions(catalogue: Catalogue) -> list[Condition]:
+    """Every condition of the declarations: forms', steps' (not the named ones) and links'."""
+    from stepdown.domain import checks
+
+    out = [c for form in catalogue.forms.values() for _, c, _ in _uses(form) if c is not None]
+    for process in catalogue.processes.values():
+        out += [link.when for link in process.links if link.when is not None]
+        for stage in process.stages:
+            for step in stage.steps:
+                for text in (step.when, step.until):
+                    if text is not None and text not in checks.CONDITIONS:
+                        out.append(Condition.parse(text))
+    return out
 
 
 def settings_named(catalogue: Catalogue) -> set[str]:
     """The policy settings the declarations' conditions and messages name (``policy.<x>``)."""
     names: set[str] = set()
+    for condition in _conditions(catalogue):
+        for clause in condition.clauses:
+            for value in re.findall(r"policy\.([a-z_]+)", clause.value or ""):
+                names.add(value)
+            if clause.ref is None and _setting(clause.name):
+                names.add(clause.name.removeprefix("policy."))
     for form in catalogue.forms.values():
-        for _, condition, template in _uses(form):
-            for clause in condition.clauses if condition else ():
-                for value in re.findall(r"policy\.([a-z_]+)", clause.value or ""):
-                    names.add(value)
+        for _, _condition, template in _uses(form):
             names.update(re.findall(r"\{policy\.([a-z_]+)\}", template or ""))
     return names
 

@@ -324,6 +324,8 @@ class _Planner:
         if rule.until is not None and bound is None:
             return
         total = rule.count or _MAX_OCCURRENCES
+        # Neither count nor until: one at a time, the next once the one before is done.
+        open_ended = rule.count is None and rule.until is None
         first = rule.first_offset or rule.every
         k = 1
         previous_due: date | datetime = base
@@ -336,12 +338,17 @@ class _Planner:
             opened = self.anchor(rule.start.anchor) or base
             earliest = previous_due if last and rule.earliest_last == "previous_due" else None
             planned = self.emit(rule, key, opened, due, earliest,
-                                completion=rule.completion_last if last else None, anchor=base)
+                                completion=rule.completion_last if last else rule.completion,
+                                anchor=base)
             previous_due = planned.due_at or planned.due_on or due
             done = self.facts.done.get(key)
             if (last and done and rule.extend_field and rule.extend_count
                     and str(done.data.get(rule.extend_field)) == rule.extend_value):
                 total += rule.extend_count
+            if rule.ends_when is not None and done and self.holds(rule.ends_when, done.data):
+                return  # completed with the series' end (SCAYT+ support ended)
+            if open_ended and (done is None or planned.cancelled):
+                return
             k += 1
 
     def extension(self, rule: Rule) -> None:

@@ -33,6 +33,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "escalate_after": "5 working days",  # 001 Appendix 1: checked again within 5 working days
     "waiver_window": "84 days",  # 001 section 6: a stability meeting within 12 weeks
     "sdq_discussion_from": 14,  # 000 Stage 1: a score of 14 and above needs the discussion
+    # 004: a placement move "can only be agreed through HARP or via the relevant Head of
+    # Service", a Step Down move too (form introduction.move_authorisation); false leaves it to
+    # PACT's decision to proceed (000 Step 1), as the lancashire-step-down preset does.
+    "step_down_move_authorisation": True,
 }
 
 _ANCHOR = re.compile(
@@ -196,6 +200,10 @@ class Rule:
     # chain: recurs only while the chain ``ends_with`` runs: once that one has ended, an
     # occurrence due after its end is cancelled and none follows
     ends_with: str | None = None
+    # series: no later occurrence once one is completed with fields for which this holds (SCAYT+
+    # support ended); a series with neither count nor until plans its next occurrence once the
+    # one before is done, while its stage runs
+    ends_when: Condition | None = None
 
     @property
     def is_checklist(self) -> bool:
@@ -242,7 +250,8 @@ _ALLOWED = {
               "last_when", "ends_with", "done_by"},
     "each": {"of", "due", "opens", "completion", "owner_field"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
-               "earliest_last", "extend_field", "extend_value", "extend_count"},
+               "earliest_last", "extend_field", "extend_value", "extend_count", "completion",
+               "ends_when"},
     "extension": {"after", "field", "value", "weeks_field", "completion"},
     "actions": {"after", "list_field"},
 }
@@ -263,7 +272,9 @@ def _condition(raw: dict[str, Any], name: str, catalogue: Catalogue,
     opening = catalogue.forms[process.opening]
     known = ({f"opening.{f.name}" for f in opening.fields} if fields is None else fields)
     for clause in condition.clauses:
-        if clause.ref is None and clause.name not in known:
+        # policy.<setting>: checked against the settings once the policy is read
+        if clause.ref is None and clause.name not in known and not clause.name.startswith(
+                "policy."):
             raise PolicyError(f"{name} {condition.text!r} names {clause.name!r}: it may name "
                               f"{', '.join(sorted(known)) or 'no field'}")
     return condition
@@ -288,9 +299,10 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
     if raw["stage"] not in stages:
         raise PolicyError(f"{where}: stage {raw['stage']!r} is not a stage of {raw['process']} "
                           f"({', '.join(stages)})")
-    completion = raw.get("completion") or raw.get("completion_last")
-    if completion and catalogue.forms.get(completion) is None:
-        raise PolicyError(f"{where}: completion {completion!r} is not a declared completion form")
+    for completion in (raw.get("completion"), raw.get("completion_last")):
+        if completion and catalogue.forms.get(completion) is None:
+            raise PolicyError(f"{where}: completion {completion!r} is not a declared "
+                              "completion form")
     if raw["owner"] not in ROLES:
         raise PolicyError(f"{where}: owner {raw['owner']!r} is not a role of DOMAIN.md")
     stage = raw["stage"]
@@ -369,10 +381,20 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
         if kind == "series":
             if "start" not in raw or "every" not in raw:
                 raise PolicyError(f"{where}: a series needs 'start' and 'every'")
-            if ("count" in raw) == ("until" in raw):
+            if "count" in raw and "until" in raw:
                 raise PolicyError(f"{where}: a series needs exactly one of 'count' and 'until'")
+            if "count" not in raw and "until" not in raw and "ends_when" not in raw:
+                raise PolicyError(f"{where}: a series needs exactly one of 'count' and 'until' "
+                                  "(or 'ends_when': it recurs until a completion ends it)")
             if raw.get("earliest_last", "previous_due") != "previous_due":
                 raise PolicyError(f"{where}: earliest_last must be 'previous_due'")
+            ends_fields = None
+            if "ends_when" in raw:
+                decl = catalogue.forms.get(str(raw.get("completion")))
+                if decl is None:
+                    raise PolicyError(f"{where}: ends_when needs the completion whose fields "
+                                      "it reads")
+                ends_fields = {f.name for f in decl.fields}
             return Rule(
                 **common, start=expr("start"), every=dur("every"), first_offset=dur("first"),
                 count=raw.get("count"),
@@ -381,6 +403,8 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
                 completion_last=raw.get("completion_last"), earliest_last=raw.get("earliest_last"),
                 extend_field=raw.get("extend_field"),
                 extend_value=raw.get("extend_value"), extend_count=raw.get("extend_count"),
+                completion=raw.get("completion"),
+                ends_when=_condition(raw, "ends_when", catalogue, ends_fields),
             )
         for name in ("after", "field", "value", "weeks_field"):
             if name not in raw:
@@ -469,6 +493,15 @@ def parse_policy(text: str, *, path: str = "<string>",
             raise PolicyError(f"{origins[i]}: rule {rule.key}: after {rule.after!r}, a "
                               "recurring rule, must come before it")
     _check_names(rules, catalogue, origins)
+    for rule, origin in zip(rules, origins, strict=True):
+        for condition in (rule.when, rule.then_when, rule.ends_when):
+            if condition is None:
+                continue
+            for clause in condition.clauses:
+                name = clause.name.removeprefix("policy.")
+                if clause.ref is None and clause.name != name and name not in settings:
+                    raise PolicyError(f"{origin}: rule {rule.key}: {condition.text!r} names "
+                                      f"policy.{name}, not a setting ({', '.join(sorted(known))})")
     problems = _check_declarations(catalogue, rules, settings, path) if whole else ()
     meta = data.get("policy", {})
     return Policy(name=meta.get("name", Path(path).stem), rules=rules,

@@ -78,15 +78,21 @@ def _day(value: Any) -> date:
 
 
 def _not_before(form: FormDecl, case: CaseView) -> tuple[date | None, str]:
+    """The date a stage form may not be before: ``not_before``'s form date, or the day the
+    stage began when that form is not recorded (a policy that does without it: a Step Down
+    move authorised by PACT, not HARP) or not named."""
+    assert form.stage is not None
+    began = case.stage_starts.get(form.stage), f"{form.stage} began"
+    if case.provisional_start and case.stages and form.stage == case.stages[0]:
+        began = None, ""  # the first day is not a practice date: recorded after the fact
     if form.not_before is None:
-        assert form.stage is not None
-        if case.provisional_start and case.stages and form.stage == case.stages[0]:
-            return None, ""  # the first day is not a practice date: recorded after the fact
-        return case.stage_starts.get(form.stage), f"{form.stage} began"
+        return began
     key, _, name = form.not_before.removeprefix("form:").rpartition(".")
     recorded = case.forms.get(key)
     value = recorded[-1].get(name) if recorded else None
-    return (_day(value) if value is not None else None), form.not_before_what or key
+    if value is None:
+        return began
+    return _day(value), form.not_before_what or key
 
 
 def _parse(model: Any, decl: FormDecl | None, data: Any) -> Any:

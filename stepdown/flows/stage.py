@@ -14,12 +14,13 @@ deployment's entrypoint (``stepdown/flows/stage.py:step_down_identification``) f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
 from prefect import Flow, flow
 
-from stepdown.domain.declarations import Step
+from stepdown.domain.declarations import Condition, Step
 from stepdown.flows.common import await_input
 from stepdown.records import current_policy, declarations
 from stepdown.tasks.case import (
@@ -45,6 +46,21 @@ def _model(step: Step, key: str) -> tuple[type[Any], str]:
     return model, step.description or (decl.description if decl else "")
 
 
+def _until(ref: str, stage: str, step: Step) -> Callable[[dict[str, Any]], bool]:
+    """When a repeating form step stops asking: the case has left the stage, or the accepted
+    input's fields make the step's ``until`` hold (an approved move)."""
+    condition = Condition.parse(step.until) if step.until is not None else None
+    settings = current_policy().settings
+
+    def done(data: dict[str, Any]) -> bool:
+        if position(ref)[1] != stage:
+            return True
+        return condition is not None and condition.holds(data, done=set(), forms=set(),
+                                                         settings=settings)
+
+    return done
+
+
 def run_stage(ref: str, kind: str, stage: str) -> str:
     """Wait for each step of the stage in turn; start the next stage's flow run."""
     declared = declarations().process(kind).stage(stage)
@@ -57,9 +73,9 @@ def run_stage(ref: str, kind: str, stage: str) -> str:
                 break
             model, description = _model(step, key)
             if step.repeat and step.form is not None:
-                # Ask again after each accepted input while the case stays in this stage.
-                await_input(ref, key, model, description,
-                            until=lambda _data: position(ref)[1] != stage)
+                # Ask again after each accepted input while the case stays in this stage (and,
+                # with ``until``, until an accepted input's fields make it hold).
+                await_input(ref, key, model, description, until=_until(ref, stage, step))
             else:
                 await_input(ref, key, model, description)
             status, now, outcome = position(ref)
