@@ -96,6 +96,9 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
     assert items["cla.care_plan#1"]["due"] == "2027-07-29"  # 10 working days after
     assert items["cla.review_outcomes#1"]["due"] == "2027-08-12"  # 20 working days after
     assert items["cla.permanence_meeting"]["due"] == "2027-10-15"  # before the 2nd review
+    # No placement process yet: the child is visited on the cla timetable, within a week of L.
+    assert (items["cla.visit#1"]["due"], items["cla.visit#1"]["status"]) == ("2027-05-11",
+                                                                            "overdue")
 
     # A planned move for Fri 27 Aug 2027, recorded on Mon 16 Aug; out of the area.
     _open_placement(system, "PL-P1", child, "2027-08-16", planned_on="2027-08-27",
@@ -141,6 +144,11 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
         assert "brought forward" in items[key]["title"] and "PL-P1" in items[key]["title"]
         assert "2027-08-27" in items[key]["title"]
     assert items["cla.care_plan_shared#2"]["due"] == "2027-09-20"
+    # The placement's visits are the child's now: the cla visit is cancelled, saying why.
+    assert items["cla.visit#1"]["status"] == "cancelled"
+    assert items["cla.visit#1"]["title"].endswith(
+        "(paused from 2027-08-27: PL-P1 is in its placement stage)")
+    assert "cla.visit#2" not in items
     audit = system.ok("case", "audit", "CLA-P1", "--json").json()
     assert any(e["action"] == "obligation.rescheduled" and e["detail"].get("key") ==
                "cla.review#2" and "brought forward" in e["detail"].get("because", "")
@@ -176,6 +184,10 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
     second = _show(system, "PL-P2")
     assert (second["status"], second["outcome"], second["closed_on"]) == (
         "closed", "ended", "2027-11-05")
+    # No placement of the child is running: a new placement began on 5 Nov, so the cla visits
+    # start again, within a week: Fri 12 Nov 2027.
+    visit = _timeline(system, "CLA-P1")["cla.visit#2"]
+    assert (visit["due"], visit["status"]) == ("2027-11-12", "overdue")
 
     # Taking the child's work over: every process, open first, what each waits for and what
     # comes next (as of today, 1 Dec 2027).

@@ -61,10 +61,10 @@ class ChildEvent:
     text: str
 
     @classmethod
-    def parse(cls, text: str) -> ChildEvent:
+    def parse(cls, text: str, what: str = "pulled_by") -> ChildEvent:
         match = _CHILD.match(text.strip())
         if not match:
-            raise PolicyError(f"pulled_by {text!r} is not '<kind>:stage:<name>' or "
+            raise PolicyError(f"{what} {text!r} is not '<kind>:stage:<name>' or "
                               "'<kind>:form:<form>.<field>'")
         return cls(match.group("kind"), Anchor.parse(match.group("anchor"), stage=""), text)
 
@@ -172,6 +172,11 @@ class Rule:
     pulled_by: tuple[ChildEvent, ...] = ()
     pulled_to: Duration | None = None
     pulled_what: str = "placement change"  # what the event is, in the timeline's note
+    # chain: paused while one of the child's other processes is in a stage (``<kind>:stage:
+    # <stage>``: a placement after its move has visits of its own). An occurrence open when a
+    # pause begins is cancelled; when the pause ends the timetable starts again, ``first``'s
+    # offset after that day.
+    paused_by: tuple[ChildEvent, ...] = ()
     # chain: a slower interval once ``then_after`` has passed since the first anchor, when the
     # previous occurrence's completion says ``then_when`` (a long-term match: 6-monthly visits)
     then_every: Duration | None = None
@@ -221,7 +226,7 @@ _ALLOWED = {
     "once": {"due", "earliest", "opens", "completion", "ends_with_stage", "owner_from",
              "or_earlier"},
     "chain": {"first", "every", "intervals", "pulled_by", "pulled_to", "pulled_what", "then_every",
-              "then_after", "then_when", "completion"},
+              "then_after", "then_when", "completion", "paused_by"},
     "each": {"of", "due", "opens", "completion"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
                "earliest_last", "extend_field", "extend_value", "extend_count"},
@@ -313,14 +318,22 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
                                       "it reads")
                 completion_fields = {f.name for f in decl.fields}
             pulled = tuple(ChildEvent.parse(str(t)) for t in raw.get("pulled_by", ()))
-            for event in pulled:
-                if event.kind not in catalogue.processes:
-                    raise PolicyError(f"pulled_by {event.text!r}: {event.kind!r} is not a "
-                                      "declared kind")
+            paused = tuple(ChildEvent.parse(str(t), what="paused_by")
+                           for t in raw.get("paused_by", ()))
+            for name, events in (("pulled_by", pulled), ("paused_by", paused)):
+                for event in events:
+                    if event.kind not in catalogue.processes:
+                        raise PolicyError(f"{name} {event.text!r}: {event.kind!r} is not a "
+                                          "declared kind")
+            for event in paused:
+                if event.anchor.kind != "stage":
+                    raise PolicyError(f"paused_by {event.text!r}: a pause is a stage of the "
+                                      "child's other process, '<kind>:stage:<stage>'")
             return Rule(**common, first=expr("first"), every=dur("every"),
                         intervals=tuple(_duration(t, terms) for t in raw.get("intervals", ())),
                         pulled_by=pulled, pulled_to=dur("pulled_to"),
                         pulled_what=str(raw.get("pulled_what", "placement change")),
+                        paused_by=paused,
                         then_every=dur("then_every"), then_after=dur("then_after"),
                         then_when=_condition(raw, "then_when", catalogue, completion_fields),
                         completion=raw.get("completion"))
@@ -537,6 +550,8 @@ def _check_names(rules: tuple[Rule, ...], catalogue: Catalogue, origins: list[st
         check(path, rule, "owner_from", rule.owner_from, rule.process)
         for event in rule.pulled_by:
             check(path, rule, "pulled_by", event.anchor, event.kind)
+        for event in rule.paused_by:
+            check(path, rule, "paused_by", event.anchor, event.kind)
         after = rule.after or rule.key  # the completion a list, an extension or a series reads
         for what in ("list_field", "field", "weeks_field", "extend_field"):
             name = getattr(rule, what)
