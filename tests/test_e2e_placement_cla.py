@@ -95,7 +95,9 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
     assert items["cla.pep#2"]["due"] == "2027-12-31"  # the end of the term after the summer's
     assert items["cla.care_plan#1"]["due"] == "2027-07-29"  # 10 working days after
     assert items["cla.review_outcomes#1"]["due"] == "2027-08-12"  # 20 working days after
-    assert items["cla.permanence_meeting"]["due"] == "2027-10-15"  # before the 2nd review
+    # Before the second review: with its care plan shared, 5 working days before, Fri 8 Oct.
+    assert items["cla.permanence_meeting"]["due"] == "2027-10-08"
+    assert items["cla.care_plan_shared#2"]["due"] == "2027-10-08"
     # No placement process yet: the child is visited on the cla timetable, within a week of L.
     assert (items["cla.visit#1"]["due"], items["cla.visit#1"]["status"]) == ("2027-05-11",
                                                                             "overdue")
@@ -144,6 +146,7 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
         assert "brought forward" in items[key]["title"] and "PL-P1" in items[key]["title"]
         assert "2027-08-27" in items[key]["title"]
     assert items["cla.care_plan_shared#2"]["due"] == "2027-09-20"
+    assert items["cla.permanence_meeting"]["due"] == "2027-09-20"  # with the review
     # The placement's visits are the child's now: the cla visit is cancelled, saying why.
     assert items["cla.visit#1"]["status"] == "cancelled"
     assert items["cla.visit#1"]["title"].endswith(
@@ -254,7 +257,7 @@ def test_reviews_counted_from_recorded_dates_across_a_month_end(system: System) 
     assert items["cla.review#1"]["status"] == "done"
     assert items["cla.review#2"]["due"] == "2028-02-29"  # 30 Nov + 3 months, clamped (leap)
     assert items["cla.care_plan_shared#2"]["due"] == "2028-02-22"
-    assert items["cla.permanence_meeting"]["due"] == "2028-02-29"
+    assert items["cla.permanence_meeting"]["due"] == "2028-02-22"  # with the care plan
     assert items["cla.care_plan#1"]["due"] == "2027-12-14"
     assert items["cla.review_outcomes#1"]["due"] == "2027-12-30"  # past 27 and 28 December
     assert _refused(system, "open", "cla", "CLA-P4", "--child", "CH-P4", "--data",

@@ -130,7 +130,8 @@ def test_reviews_three_months_then_six_and_each_with_its_care_plan() -> None:
     assert due["cla.care_plan#2"] == "2027-05-17"  # Fri 30 Apr + 10 working days (3 May holiday)
     assert items["cla.care_plan#2"].opened_on == d("2027-04-30")
     assert "cla.care_plan#3" not in items  # the third review is not held yet
-    assert due["cla.permanence_meeting"] == "2027-04-29"
+    # Before the second review, with the care plan shared for it: Thu 29 Apr - 5 working days.
+    assert due["cla.permanence_meeting"] == "2027-04-22" == due["cla.care_plan_shared#2"]
 
 
 def test_a_move_pulls_the_next_review_and_pep_forward_not_the_earlier_ones() -> None:
@@ -257,6 +258,46 @@ def test_policy_show_says_when_the_visits_pause() -> None:
     assert due_text(visit).endswith(
         "; paused while the child's placement:stage:placement; then 7 days after the day it "
         "ends")
+
+
+# ------------------------------------------------------------------ permanence
+def test_the_permanence_meeting_is_before_the_second_review_and_has_minutes() -> None:
+    """002 3.27, 3.35, 3.9. The first review held Mon 1 Mar 2027: the second is due Tue 1 Jun;
+    5 working days before it, past the Spring bank holiday (31 May), is Mon 24 May. The meeting
+    held Fri 28 May: the minutes are due 5 working days later, Mon 7 Jun."""
+    items = _plan("cla", starts={"looked_after": "2027-02-01"},
+                  done={"cla.review#1": ("2027-03-01", {})})
+    due = _due(items)
+    assert due["cla.review#2"] == "2027-06-01"
+    assert due["cla.permanence_meeting"] == "2027-05-24" == due["cla.care_plan_shared#2"]
+    assert items["cla.permanence_meeting"].opened_on == d("2027-02-01")
+    assert "cla.permanence_minutes" not in items
+    held = _plan("cla", starts={"looked_after": "2027-02-01"},
+                 done={"cla.review#1": ("2027-03-01", {}),
+                       "cla.permanence_meeting": ("2027-05-28", {})})
+    assert _due(held)["cla.permanence_minutes"] == "2027-06-07"
+    # Before review #1 is held there is no second review to be before: not planned yet.
+    assert "cla.permanence_meeting" not in _plan("cla", starts={"looked_after": "2027-02-01"})
+
+
+def test_a_move_brings_the_permanence_meeting_forward_with_the_second_review() -> None:
+    # The move of Fri 27 Aug 2027 pulls review #2 to Mon 27 Sep: the meeting by Mon 20 Sep.
+    items = _plan("cla", starts={"looked_after": "2027-01-04"},
+                  child={MOVE: [("2027-08-27", "PL-1")]},
+                  done={"cla.review#1": ("2027-07-15", {})})
+    assert _due(items)["cla.review#2"] == "2027-09-27"
+    assert _due(items)["cla.permanence_meeting"] == "2027-09-20"
+
+
+def test_a_second_review_after_christmas_has_its_meeting_before_it() -> None:
+    """Review #1 held Mon 4 Oct 2027: #2 due Tue 4 Jan 2028. 5 working days before it: Mon 3
+    Jan (New Year's substitute), Mon 27 and Tue 28 Dec (Christmas's) are not counted: Fri 31,
+    Thu 30, Wed 29, Fri 24, Thu 23 Dec 2027."""
+    due = _due(_plan("cla", starts={"looked_after": "2027-09-06"},
+                     done={"cla.review#1": ("2027-10-04", {})}))
+    assert due["cla.review#2"] == "2028-01-04"
+    assert (due["cla.permanence_meeting"], due["cla.care_plan_shared#2"]) == (
+        "2027-12-23", "2027-12-23")
 
 
 # ------------------------------------------------------------------------------ bad policies
