@@ -201,10 +201,12 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
         ("PL-P1", "closed", "ended", "2027-10-08"), ("PL-P2", "closed", "ended", "2027-11-05")]
     cla, ending, *closed = summary["processes"]
     assert cla["waiting_for"] == _show(system, "CLA-P1")["waiting_for"] == "cla.review#2"
+    # Becoming looked after on Tue 4 May: the IRS told Wed 5 May; the planning meeting and
+    # the support plan within 5 days (Sun 9 May: Fri 7 May).
     assert [(i["key"], i["due"], i["status"]) for i in cla["next"]] == [
-        ("cla.care_plan_shared#1", "2027-05-25", "overdue"),
-        ("cla.care_plan#1", "2027-07-29", "overdue"),
-        ("cla.review_outcomes#1", "2027-08-12", "overdue")]
+        ("cla.irs_informed", "2027-05-05", "overdue"),
+        ("cla.placement_planning_meeting", "2027-05-07", "overdue"),
+        ("cla.support_plan", "2027-05-07", "overdue")]
     assert ending["waiting_for"] == "unplanned_ending.meeting"
     assert [(i["key"], i["earliest"], i["due"], i["status"]) for i in ending["next"]
             if i["key"] == "unplanned_ending.meeting"] == [

@@ -300,6 +300,44 @@ def test_a_second_review_after_christmas_has_its_meeting_before_it() -> None:
         "2027-12-23", "2027-12-23")
 
 
+# ------------------------------------------------------------------ becoming looked after
+def test_on_becoming_looked_after_the_planning_meeting_support_plan_and_delegated_authority(
+) -> None:
+    """002 3.24, 3.25, 3.9; 004. L = Wed 26 May 2027: the planning meeting within 5 days is
+    Mon 31 May, the Spring bank holiday, so Fri 28 May (not before L); the support plan with
+    it; the IRS told Thu 27 May; delegated authority 5 working days after L, past 31 May: Thu 3
+    Jun. The meeting held Fri 28 May: its minutes 5 working days later, Mon 7 Jun."""
+    items = _plan("cla", starts={"looked_after": L_MAY})
+    due = _due(items)
+    assert (due["cla.placement_planning_meeting"], due["cla.support_plan"],
+            due["cla.irs_informed"], due["cla.delegated_authority"]) == (
+        "2027-05-28", "2027-05-28", "2027-05-27", "2027-06-03")
+    assert items["cla.support_plan"].owner == "supervising_social_worker"
+    assert items["cla.support_plan"].opened_on == d(L_MAY)
+    assert "cla.placement_planning_minutes" not in items  # until the meeting is held
+    held = _plan("cla", starts={"looked_after": L_MAY},
+                 done={"cla.placement_planning_meeting": ("2027-05-28", {})})
+    assert _due(held)["cla.placement_planning_minutes"] == "2027-06-07"
+    assert held["cla.placement_planning_minutes"].opened_on == d("2027-05-28")
+
+
+@pytest.mark.parametrize(("looked_after", "meeting", "delegated", "irs"), [
+    # Wed 23 Dec 2026 + 5 days = Mon 28 Dec, Boxing Day's substitute: back to Thu 24 Dec.
+    # 5 working days: 24, 29, 30, 31 Dec, 4 Jan (25 and 28 Dec and 1 Jan are holidays).
+    ("2026-12-23", "2026-12-24", "2027-01-04", "2026-12-24"),
+    # Thu 24 Dec 2026: + 5 days = Tue 29 Dec; + 1 working day skips 25 and 28 December.
+    ("2026-12-24", "2026-12-29", "2027-01-05", "2026-12-29"),
+    # Fri 27 Aug 2027: + 5 days = Wed 1 Sep; past the Summer bank holiday, Mon 30 Aug.
+    ("2027-08-27", "2027-09-01", "2027-09-06", "2027-08-31"),
+])
+def test_becoming_looked_after_across_bank_holidays(looked_after: str, meeting: str,
+                                                    delegated: str, irs: str) -> None:
+    due = _due(_plan("cla", starts={"looked_after": looked_after}))
+    assert (due["cla.placement_planning_meeting"], due["cla.support_plan"],
+            due["cla.delegated_authority"], due["cla.irs_informed"]) == (
+        meeting, meeting, delegated, irs)
+
+
 # ------------------------------------------------------------------------------ bad policies
 def _with(rule: str) -> str:
     return default_policy_text() + "\n" + rule
