@@ -163,11 +163,13 @@ def test_a_childs_summary_lists_its_processes_open_first_with_what_comes_next(
     ]
     assert cla["next"][0]["title"] == (
         "Independent Reviewing Service informed that the child is looked after")
-    # Open: the three above, delegated authority, the first review's care plan shared, the PEP,
-    # the care plan, the review outcomes, the second review (brought forward to 27 Sep), its
-    # care plan shared and the permanence meeting; the first review is done; the first visit was
-    # cancelled when PL-T1 moved in (its own visits took over).
-    assert (cla["open_obligations"], cla["overdue"]) == (11, 11)
+    # Open: the three above, delegated authority, the first review's care plan shared, child
+    # consulted and health assessment, the PEP, the chronology, the care plan, the review
+    # outcomes, the second review (brought forward to 27 Sep) with its care plan shared, child
+    # consulted and permanence meeting: 15 overdue; and, not overdue, the information pack (no
+    # date) and the Permanence Panel (L + 9 months). The first review is done; the first visit
+    # was cancelled when PL-T1 moved in (its own visits took over).
+    assert (cla["open_obligations"], cla["overdue"]) == (17, 15)
     assert (cla["waiting_for"], cla["assigned"]) == (None, {})
     # On the day of the move, what was due by it is due today, not overdue.
     assert [(i["key"], i["due"], i["status"]) for i in placement["next"]] == [
@@ -238,7 +240,7 @@ def test_stepdown_child_prints_the_childs_processes_and_their_next_obligations(
     header = lines.index("CLA-T  cla  stage looked_after  open  opened 2027-05-04")
     assert lines[header + 1] == "  waiting for: -"
     assert lines[header + 2] == "  assigned: nobody"
-    assert lines[header + 3] == "  next (3 of 11 open, 11 overdue):"
+    assert lines[header + 3] == "  next (3 of 17 open, 15 overdue):"
     assert lines[header + 4].split()[:4] == ["overdue", "2027-05-05", "cla.irs_informed",
                                              "social_worker"]
     assert lines[header + 4].startswith("    ")  # under its process

@@ -289,15 +289,15 @@ def test_a_move_brings_the_permanence_meeting_forward_with_the_second_review() -
     assert _due(items)["cla.permanence_meeting"] == "2027-09-20"
 
 
-def test_a_second_review_after_christmas_has_its_meeting_before_it() -> None:
+def test_a_second_review_after_christmas_has_its_meeting_and_consultation_before_it() -> None:
     """Review #1 held Mon 4 Oct 2027: #2 due Tue 4 Jan 2028. 5 working days before it: Mon 3
     Jan (New Year's substitute), Mon 27 and Tue 28 Dec (Christmas's) are not counted: Fri 31,
     Thu 30, Wed 29, Fri 24, Thu 23 Dec 2027."""
     due = _due(_plan("cla", starts={"looked_after": "2027-09-06"},
                      done={"cla.review#1": ("2027-10-04", {})}))
     assert due["cla.review#2"] == "2028-01-04"
-    assert (due["cla.permanence_meeting"], due["cla.care_plan_shared#2"]) == (
-        "2027-12-23", "2027-12-23")
+    assert (due["cla.permanence_meeting"], due["cla.child_consulted#2"],
+            due["cla.care_plan_shared#2"]) == ("2027-12-23", "2027-12-23", "2027-12-23")
 
 
 # ------------------------------------------------------------------ becoming looked after
@@ -336,6 +336,46 @@ def test_becoming_looked_after_across_bank_holidays(looked_after: str, meeting: 
     assert (due["cla.placement_planning_meeting"], due["cla.support_plan"],
             due["cla.delegated_authority"], due["cla.irs_informed"]) == (
         meeting, meeting, delegated, irs)
+
+
+# ------------------------------------------------------------------ tracked items
+def test_the_child_consulted_before_each_review_moves_with_it() -> None:
+    child = {MOVE: [("2027-08-27", "PL-1")]}
+    items = _plan("cla", starts={"looked_after": L_MAY}, child=child,
+                  done={"cla.review#1": ("2027-07-15", {})})
+    due = _due(items)
+    assert due["cla.child_consulted#1"] == "2027-06-17"  # Thu 24 Jun - 5 working days
+    assert due["cla.review#2"] == "2027-09-27"  # pulled by the move from Fri 15 Oct
+    assert due["cla.child_consulted#2"] == "2027-09-20"
+    assert items["cla.child_consulted#2"].owner == "iro"
+    assert items["cla.child_consulted#2"].note == items["cla.review#2"].note
+
+
+def test_the_health_assessment_is_due_by_the_first_review() -> None:
+    """No date in 002 3.24: the regulations' 'before the first review'. L = Wed 26 May 2027:
+    review #1 and the assessment by Thu 24 Jun (20 working days, past 31 May); held late, on
+    Thu 1 Jul, the review does not move the assessment's date."""
+    items = _plan("cla", starts={"looked_after": L_MAY})
+    assert _due(items)["cla.health_assessment"] == "2027-06-24" == _due(items)["cla.review#1"]
+    assert items["cla.health_assessment"].opened_on == d(L_MAY)
+    late = _plan("cla", starts={"looked_after": L_MAY}, done={"cla.review#1": ("2027-07-01", {})})
+    assert _due(late)["cla.health_assessment"] == "2027-06-24"
+
+
+def test_the_chronology_monthly_the_panel_at_nine_months_and_the_pack_undated() -> None:
+    """3.12: the case summary and chronology monthly; L = Fri 30 Jul 2027 + 1 month is Mon 30
+    Aug (Summer bank holiday): Fri 27 Aug; updated then, the next is Mon 27 Sep. 1c table: the
+    Permanence Panel once in care nine months, Sun 30 Apr 2028: Fri 28 Apr. 001 4.5: the
+    information pack, with no date, is a checklist item."""
+    items = _plan("cla", starts={"looked_after": "2027-07-30"},
+                  done={"cla.chronology#1": ("2027-08-27", {})})
+    due = _due(items)
+    assert (due["cla.chronology#1"], due["cla.chronology#2"]) == ("2027-08-27", "2027-09-27")
+    assert due["cla.permanence_panel"] == "2028-04-28"
+    assert items["cla.permanence_panel"].completion == "cla_permanence_panel"
+    pack = items["cla.information_pack"]
+    assert (pack.due_on, pack.opened_on, pack.cancelled) == (None, d("2027-07-30"), False)
+    assert pack.rule.is_checklist
 
 
 # ------------------------------------------------------------------------------ bad policies
