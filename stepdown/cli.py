@@ -1,7 +1,9 @@
 """The `stepdown` command line: serve the system, open and drive cases, read their timelines.
 
 Bad input exits with status 2 and one line on stderr naming the field and the rule; nothing is
-recorded. Other failures (the server unreachable, a flow run that failed) exit with status 1.
+recorded. Other failures (the server unreachable, a flow run that failed) exit with status 1, as
+does a command that recorded its work but left part of it to do (an SSDA903 import whose refused
+rows were named and the others imported).
 """
 
 from __future__ import annotations
@@ -265,7 +267,13 @@ def _opening(key: str, payload: Any) -> dict[str, Any]:
         fail(str(exc))
     when = getattr(parsed, form.date_field)
     if form.opens_on == "today":
-        pass  # a day planned ahead (a move): the process opens today
+        # A day planned ahead (a move) may be in the future; the day it was put forward not,
+        # and not after it.
+        given = getattr(parsed, form.opens_from) if form.opens_from else None
+        if given is not None and given > clock.today():
+            fail(f"{form.opens_from}: {given} is in the future (today is {clock.today()})")
+        if given is not None and when is not None and given > when:
+            fail(f"{form.opens_from}: {given} is after {form.date_field} ({when})")
     elif isinstance(when, datetime):
         if when.tzinfo is None:
             when = when.replace(tzinfo=LONDON)
@@ -421,13 +429,18 @@ def import_ssda903(
         "processes; earlier ones are kept as history (default: today minus 42 days).")] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Read, check and count; record and start nothing.")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="All or nothing: any refused row refuses the whole file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Open an unplanned-ending process for every unplanned ending of a foster placement in the
     authority's SSDA903 data; keep the others as history for the breakdown figures.
 
     Importing the same file again, or a later one that repeats its episodes, opens and counts
-    nothing twice. A file with any refused row imports nothing (exit 2)."""
+    nothing twice. Refused rows are named and the others imported (exit 1): correct them in
+    the source and import again. The whole file is refused, nothing imported (exit 2), when it
+    is not a return, when more than one row and more than 5% of its rows are refused, or with
+    --strict when any row is."""
     from stepdown.imports import read_file, run_import
     from stepdown.ssda903 import NotSSDA903
 
@@ -436,7 +449,8 @@ def import_ssda903(
         fail(f"since: {day} is in the future (today is {clock.today()})")
     actor = _actor()
     try:
-        summary = run_import(read_file(file), since=day, dry_run=dry_run, actor=actor)
+        summary = run_import(read_file(file), since=day, dry_run=dry_run, strict=strict,
+                             actor=actor)
     except (FormError, NotSSDA903) as exc:
         fail(str(exc))
     if as_json:
@@ -449,18 +463,19 @@ def import_ssda903(
             typer.echo(f"  ... and {len(summary.opened) - 20} more opened (--json lists them)")
         for ref in summary.disrupted:
             typer.echo(f"  {ref} closed as disrupted; its open obligations are cancelled")
-    if summary.refused:
-        typer.echo(f"error: {file.name}: {summary.rows_refused} row"
-                   f"{'s' if summary.rows_refused != 1 else ''} refused; nothing imported",
-                   err=True)
+    if summary.rows_refused:
+        typer.echo(f"error: {file.name}: {summary.headline()}", err=True)
         for line in summary.error_lines():
             typer.echo(f"  {line}", err=True)
-        raise typer.Exit(BAD_INPUT)
+    if summary.refused:
+        raise typer.Exit(BAD_INPUT)  # nothing recorded, as for any bad input
     if summary.flow_runs_waiting:
         typer.echo(f"error: {summary.flow_runs_waiting} flow run"
                    f"{'s' if summary.flow_runs_waiting != 1 else ''} not started "
                    f"({summary.why_waiting}); the record is kept, and they start on the next "
                    "import or sweep", err=True)
+    if summary.partly or summary.flow_runs_waiting:
+        # Recorded, with something left to do: not 2, which says nothing was recorded.
         raise typer.Exit(FAILURE)
 
 
@@ -733,9 +748,11 @@ def case_audit(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The process's audit trail, oldest first: when, who (an email where the command or the
-    UI gave it, else cli, ui or sweep), what, and the detail's keys and statuses."""
+    UI gave it, else cli, ui or sweep), what, and the detail's keys and statuses, with what
+    people wrote to explain a correction, an early input or acting in a role."""
     from stepdown.db import session_scope
     from stepdown.trail import case_audit as trail
+    from stepdown.trail import line
 
     _load(ref)
     with session_scope() as session:
@@ -745,8 +762,8 @@ def case_audit(
         return
     typer.echo(f"{'at (Europe/London)':25} {'actor':30} {'action':24} detail")
     for row in rows:
-        detail = " ".join(f"{k}={v}" for k, v in row["detail"].items())
-        typer.echo(f"{row['at']:25} {row['actor']:30} {row['action']:24} {detail}")
+        typer.echo(f"{row['at']:25} {row['actor']:30} {row['action']:24} "
+                   f"{line(row['detail'])}".rstrip())
 
 
 # ------------------------------------------------------------------------------------ worklist

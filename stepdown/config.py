@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     warm_runner: str = "on"
     # The SSDA903 file (episodes CSV or XML return) the daily import reads; unset: no import.
     ssda903_path: str | None = None
+    # The daily import all or nothing, as `import ssda903 --strict`: any refused row refuses the
+    # file. Unset: the good rows are imported and the refused ones named.
+    ssda903_strict: bool = False
     # Tests only: "after-write" crashes the sweep between writing a notification and sending it;
     # "before-commit:N" / "after-commit:N" crash a process at its N-th commit (stepdown.db).
     fault: str | None = None

@@ -37,6 +37,7 @@ from stepdown.records import (
     obligations,
     set_first_rung,
     stage_runs,
+    sync_child,
     sync_obligations,
 )
 
@@ -253,6 +254,7 @@ def correct_input(session: Session, *, ref: str, key: str, reason: str,
         raise FormError("key", f"{ref} has moved on to {result.reverted_from}: correct what "
                         "started it first")
     sync_obligations(session, process=process, actor=actor)
+    sync_child(session, process=process, actor=actor)  # what the child's others read of it
 
     result.stage = process.stage
     result.flow_runs = flow_runs

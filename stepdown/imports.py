@@ -7,6 +7,12 @@ links it; every other unplanned ending is kept as history for the monthly breakd
 ending typed in with `ending record`, is the same ending. The records change in one transaction;
 the opened processes' flow runs start after it commits, and those not started (the server was
 down) start on the next import or sweep (:func:`start_waiting_runs`).
+
+A refused row does not stop the rest: the good rows are imported and each refused row is named,
+so that it can be corrected in the source; the next import brings it in, and nothing twice
+(one ending per child and day). The whole file is refused, and nothing recorded, when it is
+strict (``--strict``) or when its refused rows say the fault is the file's
+(:meth:`stepdown.ssda903.Return.refused_whole`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ from stepdown.ssda903 import Ending, Return, RowError, read, unplanned_endings, 
 KIND = "unplanned_ending"
 CHANNEL = "ssda903"  # the channel of the opening records and of the scheduled import's actor
 WINDOW = timedelta(days=42)  # the end of the unplanned ending meeting's window (001 section 6)
-ERRORS_SHOWN = 20  # refused rows listed; the rest are counted
+ERRORS_SHOWN = 20  # refused rows listed when the whole file is refused; the rest are counted
+IMPORTED, PARTLY, REFUSED = "imported", "partly imported", "refused"
 
 
 def default_since(today: date | None = None) -> date:
@@ -48,15 +55,20 @@ class Summary:
     format: str
     since: date
     dry_run: bool = False
+    strict: bool = False
     episodes_read: int = 0
     endings_found: int = 0
     processes_opened: int = 0
     already_known: int = 0
     history_kept: int = 0
     rows_refused: int = 0
+    refused_why: str | None = None  # why the whole file was refused; None: its good rows count
     opened: list[str] = field(default_factory=list)
     disrupted: list[str] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)  # the first ERRORS_SHOWN refused rows
+    # The refused rows' errors: every one when the good rows were imported (each refused row
+    # must be put right in the source), the first ERRORS_SHOWN when the whole file was refused.
+    errors: list[RowError] = field(default_factory=list)
+    errors_not_shown: int = 0  # refused rows not named in ``errors``
     flow_runs_started: int = 0
     flow_runs_waiting: int = 0  # not started (the server was down): next import or sweep
     why_waiting: str | None = None
@@ -65,24 +77,37 @@ class Summary:
 
     @property
     def refused(self) -> bool:
-        return self.rows_refused > 0
+        """The whole file was refused: nothing imported."""
+        return self.refused_why is not None
+
+    @property
+    def partly(self) -> bool:
+        """Rows were refused and the others imported."""
+        return self.rows_refused > 0 and not self.refused
+
+    @property
+    def outcome(self) -> str:
+        return REFUSED if self.refused else PARTLY if self.partly else IMPORTED
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "format": self.format, "since": str(self.since), "dry_run": self.dry_run,
+            "strict": self.strict, "outcome": self.outcome, "refused_why": self.refused_why,
             "episodes_read": self.episodes_read, "endings_found": self.endings_found,
             "processes_opened": self.processes_opened, "already_known": self.already_known,
             "history_kept": self.history_kept, "rows_refused": self.rows_refused,
             "opened": self.opened, "disrupted": self.disrupted,
             "errors": [e.as_dict() for e in self.errors],
-            "errors_not_shown": max(0, self.rows_refused - len(self.errors)),
+            "errors_not_shown": self.errors_not_shown,
             "flow_runs_started": self.flow_runs_started,
             "flow_runs_waiting": self.flow_runs_waiting, "why_waiting": self.why_waiting,
         }
 
     def line(self) -> str:
         dry = ", dry run: nothing recorded" if self.dry_run else ""
-        refused = ": nothing imported" if self.refused else ""
+        others = "would be imported" if self.dry_run else "imported"
+        refused = (": nothing imported" if self.refused
+                   else f": the others {others}" if self.partly else "")
         return (f"ssda903 import ({self.format}, processes for endings from {self.since}{dry})"
                 f": {_n(self.episodes_read, 'episode')} read, "
                 f"{_n(self.endings_found, 'ending')} found, "
@@ -90,16 +115,31 @@ class Summary:
                 f"{self.already_known} already known, {self.history_kept} history kept, "
                 f"{_n(self.rows_refused, 'row')} refused{refused}")
 
+    def headline(self) -> str:
+        """What needs doing about the refused rows, in one line (empty when none was)."""
+        rows = _n(self.rows_refused, "row")
+        if self.refused:
+            return f"{rows} refused ({self.refused_why}); nothing imported"
+        if self.partly:
+            them = "it" if self.rows_refused == 1 else "them"
+            others = "would be imported (dry run)" if self.dry_run else "imported"
+            return (f"{rows} refused and not imported, the others {others}; correct {them} "
+                    "in the source and import again")
+        return ""
+
     def error_lines(self) -> list[str]:
         lines = [str(e) for e in self.errors]
-        rest = self.rows_refused - len(self.errors)
-        if rest > 0:
-            lines.append(f"... and {rest} more refused row{'s' if rest != 1 else ''}")
+        if self.errors_not_shown > 0:
+            lines.append(f"... and {self.errors_not_shown} more refused "
+                         f"row{'s' if self.errors_not_shown != 1 else ''}")
         return lines
 
     def table(self) -> list[dict[str, Any]]:
         """The summary as rows of (measure, value): the scheduled import's artifact."""
-        rows: list[dict[str, Any]] = [
+        rows: list[dict[str, Any]] = [{"measure": "outcome", "value": self.outcome}]
+        if self.refused_why:
+            rows.append({"measure": "refused whole", "value": self.refused_why})
+        rows += [
             {"measure": name.replace("_", " "), "value": getattr(self, name)}
             for name in ("episodes_read", "endings_found", "processes_opened", "already_known",
                          "history_kept", "rows_refused", "flow_runs_started",
@@ -127,12 +167,17 @@ def _lock(session: Session) -> None:
 
 
 def record(session: Session, *, parsed: Return, since: date, actor: str,
-           channel: str = CHANNEL) -> Summary:
+           channel: str = CHANNEL, strict: bool = False) -> Summary:
     """Record a checked return in ``session`` (the caller's one transaction): open the
-    processes, keep the history. A return with refused rows records nothing."""
-    summary = Summary(format=parsed.format, since=since, episodes_read=parsed.rows,
-                      rows_refused=len(parsed.errors), errors=parsed.errors[:ERRORS_SHOWN])
-    if parsed.errors:
+    processes, keep the history, from the rows that passed. A return refused whole (strict,
+    or too many refused rows) records nothing."""
+    why = parsed.refused_whole(strict=strict)
+    errors = parsed.errors if why is None else parsed.errors[:ERRORS_SHOWN]
+    named = {e.row for e in errors}
+    summary = Summary(format=parsed.format, since=since, strict=strict,
+                      episodes_read=parsed.rows, rows_refused=parsed.refused, refused_why=why,
+                      errors=errors, errors_not_shown=parsed.refused - len(named))
+    if why is not None:
         return summary
     _lock(session)
     endings = unplanned_endings(parsed.episodes, unplanned_reasons(current_policy().settings))
@@ -167,7 +212,7 @@ def record(session: Session, *, parsed: Return, since: date, actor: str,
     audit(session, process=None, actor=actor, action="ssda903.imported", format=parsed.format,
           since=str(since), episodes=summary.episodes_read, endings=summary.endings_found,
           opened=summary.processes_opened, known=summary.already_known,
-          history=summary.history_kept, channel=channel)
+          history=summary.history_kept, refused=summary.rows_refused, channel=channel)
     session.flush()
     return summary
 
@@ -193,18 +238,19 @@ def _open(session: Session, ending: Ending, *, taken: set[str], actor: str, chan
 
 
 def run_import(data: bytes, *, since: date | None = None, dry_run: bool = False,
-               actor: str = CHANNEL, channel: str = CHANNEL,
+               strict: bool = False, actor: str = CHANNEL, channel: str = CHANNEL,
                start_runs: bool = True) -> Summary:
-    """Read, check and record a return in one transaction (rolled back for a dry run, or when a
-    row is refused); then, unless it was a dry run, cancel the disrupted cases' runs and start
-    the flow runs of every imported process still without one."""
+    """Read, check and record a return in one transaction (rolled back for a dry run, or when
+    the whole file is refused); then, unless it was a dry run, cancel the disrupted cases' runs
+    and start the flow runs of every imported process still without one."""
     from stepdown.db import get_engine
 
     since = since or default_since()
     parsed = read(data, today=clock.today())
     with Session(get_engine(), expire_on_commit=False) as session:
         try:
-            summary = record(session, parsed=parsed, since=since, actor=actor, channel=channel)
+            summary = record(session, parsed=parsed, since=since, actor=actor, channel=channel,
+                             strict=strict)
             if dry_run or summary.refused:
                 session.rollback()
             else:

@@ -7,6 +7,7 @@ hand: an accepted input records facts (a form, a done date, a stage start) and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from stepdown.config import get_settings
 from stepdown.domain import ladder
 from stepdown.domain.calendar import LONDON
 from stepdown.domain.case import CaseView, Effects, ObligationView
-from stepdown.domain.declarations import Catalogue, load_catalogue
+from stepdown.domain.declarations import Catalogue, FormDecl, load_catalogue
 from stepdown.domain.engine import Completion, Facts, as_when, plan
 from stepdown.domain.forms import FormError
 from stepdown.domain.policy import Policy, load_policy
@@ -151,24 +152,45 @@ def child_done(session: Session, *, child_ref: str,
     return out
 
 
+def provisional_start(form: FormDecl, opening: dict[str, Any]) -> bool:
+    """A process opened on a day that is not a practice date (a move recorded without the day
+    it was put forward): nothing in its first stage is refused for being before it."""
+    return form.opens_on == "today" and not (form.opens_from and opening.get(form.opens_from))
+
+
+def _opens_at_start(policy: Policy, key: str, first_stage: str) -> bool:
+    """Whether an obligation opens on its process's first day (``opens = "stage:<first>"``)."""
+    rule = policy.rule_for_key(key)
+    if rule is None or rule.opens is None:
+        return False
+    opens = rule.opens
+    return (opens.offset is None and opens.anchor.kind == "stage"
+            and (opens.anchor.name or rule.stage) == first_stage)
+
+
 def case_view(session: Session, *, process: Process) -> CaseView:
     forms = accepted_forms(session, process=process)
     declared = declarations()
     opening_form = declared.forms[declared.process(process.kind).opening]
     opening = forms.get(opening_form.key, [{}])[0]
     opened_at = as_when(opening.get(opening_form.date_field))
+    first_stage = declared.process(process.kind).stage_names[0]
+    provisional = provisional_start(opening_form, opening)
+    policy = current_policy()
     return CaseView(
         ref=process.ref, kind=process.kind, stage=process.stage, status=process.status,
         outcome=process.outcome,
         stage_starts={run.stage: run.started_on for run in stage_runs(session, process=process)},
         forms=forms,
-        obligations={o.key: ObligationView(o.key, o.status, o.opened_on, o.completion, o.done_on,
-                                           o.earliest_on, o.due_on)
-                     for o in obligations(session, process=process)},
+        obligations={o.key: ObligationView(
+            o.key, o.status, o.opened_on, o.completion, o.done_on, o.earliest_on, o.due_on,
+            bounded=not (provisional and _opens_at_start(policy, o.key, first_stage)))
+            for o in obligations(session, process=process)},
         waiting_for=process.waiting_for, opening=opening_form.key,
         opened_at=opened_at if isinstance(opened_at, datetime) else None,
         child_done=child_done(session, child_ref=process.child_ref, besides=process.id),
         child=process.child_ref, stages=declared.process(process.kind).stage_names,
+        provisional_start=provisional,
     )
 
 
@@ -182,9 +204,12 @@ def facts(session: Session, *, process: Process, policy: Policy | None = None) -
         stage_starts={run.stage: run.started_on for run in runs},
         stage_ends={run.stage: run.ended_on for run in runs if run.ended_on},
         forms=forms,
+        # Done here; what is done only because the child's other process recorded it is
+        # planned again from that event (``done_by``), so a correction there reopens it here.
         done={o.key: Completion(o.done_on, o.data or {})
               for o in obligations(session, process=process)
-              if o.status == "done" and o.done_on is not None},
+              if o.status == "done" and o.done_on is not None
+              and not (o.data or {}).get("recorded_in")},
         opening=opening,
         child=child_events(session, process=process, policy=policy),
         child_spans=child_spans(session, process=process, policy=policy),
@@ -196,7 +221,7 @@ def child_events(session: Session, *, process: Process,
     """The dated events of the child's other processes that the process's rules are pulled by
     (``pulled_by``: a move of placement, a Step Down move), by the event's text."""
     events = {event.text: event for rule in policy.rules_for(process.kind)
-              for event in rule.pulled_by}
+              for event in (*rule.pulled_by, *rule.done_by)}
     if not events:
         return {}
     kinds = {event.kind for event in events.values()}
@@ -213,6 +238,13 @@ def child_events(session: Session, *, process: Process,
             days: list[date] = []
             if event.anchor.kind == "stage":
                 days = [run.started_on for run in runs if run.stage == event.anchor.name]
+            elif event.anchor.kind == "done":
+                # Recorded there, not done there because it was recorded here: no echo.
+                name = event.anchor.name
+                days = [o.done_on for o in obligations(session, process=other)
+                        if (o.key == name or o.key.startswith(name + "#"))
+                        and o.status == "done" and o.done_on is not None
+                        and not (o.data or {}).get("recorded_in")]
             else:
                 for values in forms.get(event.anchor.name, []):
                     when = as_when(values.get(event.anchor.field or ""))
@@ -250,7 +282,8 @@ def pulling_kinds(kind: str) -> set[str]:
     """The kinds whose processes' rules are pulled (or paused) by events of ``kind``'s
     processes."""
     return {rule.process for rule in current_policy().rules
-            if any(event.kind == kind for event in (*rule.pulled_by, *rule.paused_by))}
+            if any(event.kind == kind
+                   for event in (*rule.pulled_by, *rule.done_by, *rule.paused_by))}
 
 
 def sync_child(session: Session, *, process: Process, actor: str) -> None:
@@ -277,21 +310,25 @@ def _note_closed(session: Session, process: Process) -> None:
     session.info.setdefault("stepdown_closed", {})[process.ref] = ids
 
 
-def set_first_rung(row: Obligation, fired: set[str] | None = None,
+def set_first_rung(row: Obligation, fired: Mapping[str, date] | None = None,
                    policy: Policy | None = None) -> None:
     """Point an obligation at the next rung of its escalation ladder (none once it is closed,
     or if it is undated); the sweep picks it up when that rung's time comes. ``policy``: the
     current policy, when the caller has it (the sweep, for thousands of rows)."""
-    following = (ladder.next_rung(row.due_on, row.due_at, fired or set(),
+    following = (ladder.next_rung(row.due_on, row.due_at, fired or {},
                                   (policy or current_policy()).escalate_after)
                  if row.status in OPEN_STATUSES else None)
     row.next_rung = following.name if following else None
     row.next_rung_at = following.at if following else None
 
 
-def fired_rungs(session: Session, *, obligation: Obligation) -> set[str]:
-    return set(session.exec(select(Notice.rung).where(
-        Notice.obligation_id == obligation.id)).all())
+def fired_rungs(session: Session, *, obligation: Obligation) -> dict[str, date]:
+    """Each rung of the obligation's ladder that has fired, with the first day it fired."""
+    fired: dict[str, date] = {}
+    for rung, day in session.exec(select(col(Notice.rung), col(Notice.swept_on)).where(
+            Notice.obligation_id == obligation.id)).all():
+        fired[rung] = min(fired.get(rung, day), day)
+    return fired
 
 
 def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
@@ -304,6 +341,18 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
     for item in planned:
         row = existing.pop(item.key, None)
         cancel = item.cancelled or closed
+        if row is None and item.done_elsewhere is not None and not cancel:
+            day, ref = item.done_elsewhere
+            row = Obligation(process_id=pid(process), key=item.key, stage=item.stage,
+                             owner_role=item.owner, title=item.title[:200],
+                             source=item.rule.source, opened_on=item.opened_on,
+                             earliest_on=item.earliest_on, due_on=item.due_on, due_at=item.due_at,
+                             status="done", done_on=day, data={"recorded_in": ref},
+                             completion=item.completion, updated_at=now)
+            session.add(row)
+            audit(session, process=process, actor=actor, action="obligation.done",
+                  key=item.key, done_on=str(day), recorded_in=ref)
+            continue
         if row is None:
             row = Obligation(process_id=pid(process), key=item.key, stage=item.stage,
                              owner_role=item.owner, title=item.title[:200],
@@ -324,7 +373,21 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
             set_first_rung(row, fired_rungs(session, obligation=row))
             audit(session, process=process, actor=actor, action="obligation.restored",
                   key=row.key)
+        if (row.status == "done" and (row.data or {}).get("recorded_in")
+                and item.done_elsewhere is None and not cancel):
+            # Done only by the child's other process, and that record corrected: open again.
+            row.status, row.done_on, row.data, row.updated_at = "pending", None, None, now
+            set_first_rung(row, fired_rungs(session, obligation=row))
+            audit(session, process=process, actor=actor, action="obligation.restored",
+                  key=row.key)
         if row.status not in OPEN_STATUSES:
+            continue
+        if item.done_elsewhere is not None and not cancel:
+            day, ref = item.done_elsewhere  # the same event, recorded in the child's other process
+            row.status, row.done_on, row.updated_at = "done", day, now
+            row.data = {"recorded_in": ref}
+            audit(session, process=process, actor=actor, action="obligation.done", key=row.key,
+                  done_on=str(day), recorded_in=ref)
             continue
         if cancel:
             row.status, row.updated_at = "cancelled", now
@@ -614,12 +677,19 @@ def with_defaults(kind: str, opening: dict[str, Any]) -> dict[str, Any]:
 
 
 def opening_day(kind: str, opening: dict[str, Any]) -> date:
-    """The day a process opens: its opening form's date field (a datetime's London date), or
-    the day it is recorded when its declaration says so (a move planned for a later day)."""
+    """The day a process opens: its opening form's date field (a datetime's London date), or,
+    when its declaration says ``opens_on = "today"`` (a move planned for a later day), its
+    ``opens_from`` date when given, else the earlier of its date and the day it is recorded (a
+    move entered after the fact opens on its planned day, not on the day it was typed in)."""
     catalogue = declarations()
     form = catalogue.forms[catalogue.process(kind).opening]
     if form.opens_on == "today":
-        return clock.today()
+        given = as_when(opening.get(form.opens_from)) if form.opens_from else None
+        if isinstance(given, date):
+            return given
+        planned = as_when(opening.get(form.date_field))
+        today = clock.today()
+        return min(planned, today) if isinstance(planned, date) else today
     when = as_when(opening.get(form.date_field))
     if isinstance(when, datetime):
         return when.astimezone(LONDON).date()
@@ -641,6 +711,19 @@ def open_with_links(session: Session, *, ref: str, kind: str, child_ref: str,
     declared = declarations().process(kind)
     opened_on = opened_on or opening_day(kind, opening)
     record: dict[str, Any] = {"child_ref": child_ref, **opening}
+    for link in declared.links:  # the placement a move is from: what the opening leaves empty
+        if link.type != "follows":
+            continue
+        before = session.exec(select(Process).where(
+            Process.child_ref == child_ref, Process.kind == link.kind, Process.status == "open"
+        ).order_by(col(Process.opened_on).desc(), col(Process.id).desc())).first()
+        if before is None:
+            continue
+        previous = accepted_forms(session, process=before).get(
+            declarations().process(link.kind).opening, [{}])[0]
+        for name, field_name in link.data:
+            if record.get(name) is None and previous.get(field_name) is not None:
+                record[name] = previous[field_name]
     disrupted: list[tuple[Process, str]] = []
     for link in declared.links:
         if link.type != "disrupts":

@@ -77,7 +77,7 @@ def _endings(session: Session, first: date, last: date) -> list[dict[str, Any]]:
         endings.append({
             "ref": process.ref, "ended_on": str(process.opened_on), "reason": record["reason"],
             "placement_type": row.placement if row is not None else (
-                "step_down" if step_down else "other"),
+                record.get("placement_type") or ("step_down" if step_down else "other")),
             "step_down": step_down,
             "stability_meeting_first": bool(held_before),
             "source": "ssda903" if row is not None else "recorded",

@@ -2,8 +2,10 @@
 11): read an episodes CSV or the XML return, check it, and find the placement endings in it.
 
 Pure: no database, no Prefect. What it keeps of an episode is the child's ID, its dates and its
-codes. Postcodes, URNs and every other field are read past and never kept, and no error repeats
-a value from the file (a misaligned row could carry a postcode into any column).
+codes. Postcodes, URNs and every other field are read past and never kept. An error repeats no
+value from the file but the child's ID and the episode's start, which name the row and are kept
+anyway, and those only when they pass their own rules in a row whose fields are where the
+header says (a misaligned row could carry a postcode into any column).
 
 The code lists are the Department for Education's, as the sector's reference validator has them:
 quality-lac-data-validator 1.0.3 (PyPI; github.com/SocialFinanceDigitalLabs/
@@ -49,6 +51,11 @@ _CHILD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,51}$")
 _DMY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 DATE_RULE = "must be a date DD/MM/YYYY (or YYYY-MM-DD)"
+# A file whose refused rows are more than one and more than this share of its rows is refused
+# whole: the fault is the file's (dates written month first, a column shifted, the wrong
+# extract), and the rows that pass it may be misread too (5/11/2027 month first is 11 May).
+# A typo is a row or a few. Below it, the good rows are imported and the refused ones named.
+MAX_REFUSED_SHARE = 0.05
 
 
 class NotSSDA903(ValueError):
@@ -57,12 +64,15 @@ class NotSSDA903(ValueError):
 
 @dataclass(frozen=True)
 class RowError:
-    """A refused row: where (``line 12``, or ``child C1 episode 3`` in the XML return), the
-    field and the rule it breaks. Never the value."""
+    """A refused row: where (``line 12 (child C1, episode from 2027-01-02)``, or ``child C1
+    episode 3 (from 2027-01-02)`` in the XML return), the field and the rule it breaks. Never
+    the field's value."""
 
     where: str
     field: str
     rule: str
+    row: int = 0  # the row's number among the file's episodes (1 is the first): one per row
+
 
     def __str__(self) -> str:
         return f"{self.where}: {self.field}: {self.rule}"
@@ -94,12 +104,28 @@ class Episode:
 
 @dataclass
 class Return:
-    """A file as read: its format, the episodes that passed, and the rows refused."""
+    """A file as read: its format, the episodes that passed, and the rows refused (a row may
+    break more than one rule: ``errors`` has a line for each, ``refused`` counts the row once)."""
 
     format: str  # csv | xml
     episodes: list[Episode] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     rows: int = 0  # episodes read, refused ones included
+    refused: int = 0  # rows refused
+
+    def refused_whole(self, *, strict: bool = False) -> str | None:
+        """Why the whole file is refused, or None when its good rows are imported and its
+        refused rows named (:data:`MAX_REFUSED_SHARE`)."""
+        if not self.refused:
+            return None
+        if strict:
+            return "strict: any refused row refuses the file"
+        if not self.episodes:
+            return "no row passed"
+        if self.refused > 1 and self.refused > self.rows * MAX_REFUSED_SHARE:
+            return (f"{self.refused} of its {self.rows} rows refused, more than "
+                    f"{MAX_REFUSED_SHARE:.0%}: a fault of the whole file, not a typo")
+        return None
 
 
 def parse_date(text: str) -> date | None:
@@ -133,14 +159,17 @@ def unplanned_reasons(settings: dict[str, Any]) -> frozenset[str]:
 
 
 # ---------------------------------------------------------------------------------- checking
-def check(where: str, values: dict[str, str], *, today: date,
-          errors: list[RowError]) -> Episode | None:
-    """One episode's fields (text, blank when absent) checked; its errors appended. Only the
-    fields named here are looked at."""
-    found: list[RowError] = []
+def check(where: str, values: dict[str, str], *, today: date, errors: list[RowError],
+          child_named: bool = False, row: int = 0) -> Episode | None:
+    """One episode's fields (text, blank when absent) checked; its errors appended, the row
+    named by ``where`` and, so that the data team can find it in the case system, by the
+    child's ID (unless ``where`` names the child already) and the episode's start. Both only
+    when they pass their own rule: a value that fails one is never repeated. Only the fields
+    named here are looked at."""
+    found: list[tuple[str, str]] = []
 
     def bad(name: str, rule: str) -> None:
-        found.append(RowError(where, name, rule))
+        found.append((name, rule))
 
     child = values.get("CHILD", "").strip()
     if not child:
@@ -183,11 +212,23 @@ def check(where: str, values: dict[str, str], *, today: date,
     if (place is None and not values.get("PLACE", "").strip() and ended is not None
             and reason is not None):
         bad("PLACE", "is required for a placement that ended with a reason for the change")
-    errors.extend(found)
-    if found or started is None:
+    if found:
+        label = where + _naming(child if _CHILD.match(child) else None, started,
+                                child_named=child_named)
+        errors.extend(RowError(label, name, rule, row) for name, rule in found)
         return None
+    assert started is not None  # DECOM is required: a row without it has an error found
     return Episode(child=child, started_on=started, ended_on=ended, place=place or "",
                    reason=reason)
+
+
+def _naming(child: str | None, started: date | None, *, child_named: bool) -> str:
+    """`` (child C1, episode from 2027-01-02)``, or `` (from 2027-01-02)`` after a ``where``
+    that names the child: what a refused row is found by in the case system."""
+    parts = [] if child_named or child is None else [f"child {child}"]
+    if started is not None:
+        parts.append(f"{'from' if child_named else 'episode from'} {started}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -204,6 +245,13 @@ def _text(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:  # an extract saved by a spreadsheet on Windows
         return data.decode("cp1252", errors="replace")
+
+
+def _add(out: Return, episode: Episode | None) -> None:
+    if episode is None:
+        out.refused += 1
+    else:
+        out.episodes.append(episode)
 
 
 def _read_csv(data: bytes, *, today: date) -> Return:
@@ -230,14 +278,13 @@ def _read_csv(data: bytes, *, today: date) -> Return:
                 continue  # a blank line
             out.rows += 1
             where = f"line {reader.line_num}"
-            if len(row) != len(header):
+            if len(row) != len(header):  # its fields are not where the header says: none named
+                out.refused += 1
                 out.errors.append(RowError(where, "row", f"has {len(row)} fields; the header "
-                                                         f"has {len(header)}"))
+                                                         f"has {len(header)}", out.rows))
                 continue
             values = {name: row[i] for name, i in index.items()}
-            episode = check(where, values, today=today, errors=out.errors)
-            if episode is not None:
-                out.episodes.append(episode)
+            _add(out, check(where, values, today=today, errors=out.errors, row=out.rows))
     except csv.Error:
         raise NotSSDA903(f"file: not a readable CSV from line {reader.line_num} (unbalanced "
                          "quotes?)") from None
@@ -307,9 +354,8 @@ def _xml_child(number: int, child: ET.Element, *, today: date, out: Return) -> N
         for tag, name_in_csv in _XML_FIELDS.items():
             if tag in leaves:
                 values[name_in_csv] = leaves[tag]
-        found = check(f"{name} episode {k}", values, today=today, errors=out.errors)
-        if found is not None:
-            out.episodes.append(found)
+        _add(out, check(f"{name} episode {k}", values, today=today, errors=out.errors,
+                        child_named=True, row=out.rows))
 
 
 # ---------------------------------------------------------------------------------- endings

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests import scenario
 from tests.e2e import System, served
@@ -142,3 +143,60 @@ def test_a_correction_while_the_server_is_down_is_recorded_and_finished_later(
     system.ok("input", ref, "identification.suitability", "--data",
               json.dumps({**SUITABILITY, "care_needs_band": "2.2"}))
     system.wait_for_form(ref, PACT)
+
+
+def test_the_audit_trail_shows_what_people_wrote_and_nothing_else_carries_it(
+    system: System,
+) -> None:
+    """A correction's reason, an early input's and an acting person's, as written, in `case
+    audit` and its JSON; and in no flow-run name, state message, log line, artifact or
+    notification."""
+    from tests.test_sweep import STAFF
+
+    ref = "UE-E2E-AUD"  # ended 1 Oct: the meeting falls 1 Nov to 12 Nov, overdue by 1 Dec
+    acting = "Sol chairs while the IROs are at the regional panel"
+    early = "The carers move abroad on 1 November; held before they leave"
+    corrected = "Entered against the wrong ending; the meeting is still to be held"
+    staff = system.home / "staff.csv"
+    staff.write_text(STAFF)
+    system.ok("staff", "import", str(staff))
+    system.ok("ending", "record", ref, "--child", "CHILD-AUD", "--ended-on", "2027-10-01",
+              "--reason", "CREQB")
+    system.ok("case", "assign", ref, "iro", "ssw@la.example", "--acting", acting)
+    system.wait_for_form(ref, "unplanned_ending.meeting")
+    system.ok("input", ref, "unplanned_ending.meeting", "--data", json.dumps(
+        {"done_on": "2027-10-28", "chair": "iro", "early_reason": early}))
+    system.ok("correct", ref, "unplanned_ending.meeting", "--reason", corrected)
+    system.wait_for_form(ref, "unplanned_ending.meeting")
+
+    trail = system.ok("case", "audit", ref, "--json").json()
+    reasons = {row["action"]: row["detail"].get("reason") for row in trail
+               if row["action"] in ("role.acting", "input.early", "input.corrected")}
+    assert reasons == {"role.acting": acting, "input.early": early,
+                       "input.corrected": corrected}
+    table = system.ok("case", "audit", ref).stdout
+    for text in (acting, early, corrected):
+        assert f'reason="{text}"' in table
+    assert ("input.early              key=unplanned_ending.meeting earliest=2027-11-01 "
+            f'reason="{early}"') in table
+
+    system.cli("sweep")  # the meeting is overdue again: the acting IRO or their manager is told
+    records = sa.create_engine(f"sqlite:///{system.home / 'stepdown.db'}",
+                               poolclass=sa.pool.NullPool)
+    with records.connect() as connection:
+        messages = repr(connection.execute(sa.text("SELECT * FROM message")).all())
+    assert f"{ref} Unplanned ending meeting" in messages
+    runs = httpx.post(f"{system.api}/flow_runs/filter", json={"limit": 200}).json()
+    mine = [run for run in runs if f"ref:{ref}" in run["tags"]]
+    assert len(mine) == 2  # the meeting's run, and the fresh one after the correction
+    states = [httpx.get(f"{system.api}/flow_run_states/",
+                        params={"flow_run_id": run["id"]}).json() for run in runs]
+    logs = httpx.post(f"{system.api}/logs/filter", json={"limit": 200}).json()
+    artifacts = httpx.post(f"{system.api}/artifacts/filter", json={}).json()
+    assert any(ref in json.dumps(a) for a in artifacts)  # the case's timeline, published
+    carried = json.dumps([[run["name"] for run in runs], states, logs, artifacts])
+    for text in (acting, early, corrected):
+        for where, found in (("flow runs, states, logs, artifacts", carried),
+                             ("notifications", messages), ("server log", "".join(system.log))):
+            assert text not in found, (where, text)
+            assert text.split(";")[0] not in found, (where, text)

@@ -193,7 +193,12 @@ def test_the_declared_process_runs_through_its_stages(system: System) -> None:
     staff.write_text(STAFF)
     system.ok("staff", "import", str(staff))
     system.ok("case", "assign", REF, "social_worker", "sw@la.example")
-    # Due Wed 6 Jan, flagged Thu 7 Jan, escalated 5 working days later: Thu 14 Jan.
+    # Due Wed 6 Jan, flagged Thu 7 Jan, escalated 5 working days later: Thu 14 Jan. With no
+    # sweep before it, a sweep of the 14th would only flag (escalation needs its flag).
+    unflagged = system.ok("sweep", "--as-of", "2027-01-14", "--dry-run").stdout
+    assert "1 rungs would fire, 0 escalated" in unflagged, unflagged
+    assert system.ok("outbox", "--json").json() == []  # a rehearsal writes nothing
+    system.ok("sweep", "--as-of", "2027-01-07")  # the flag goes out
     rehearsal = system.ok("sweep", "--as-of", "2027-01-14", "--dry-run").stdout
     lines = [line.split(maxsplit=2) for line in rehearsal.splitlines()]
     assert ["email", "tm@la.example",
@@ -202,7 +207,6 @@ def test_the_declared_process_runs_through_its_stages(system: System) -> None:
     assert "1 rungs would fire, 1 escalated" in rehearsal, rehearsal
     earlier = system.ok("sweep", "--as-of", "2027-01-13", "--dry-run").stdout
     assert "escalation" not in earlier and "0 escalated" in earlier, earlier
-    assert system.ok("outbox", "--json").json() == []  # a rehearsal writes nothing
     assert _timeline(system, REF, as_of="2027-01-14")["family_time.meeting"]["status"] == (
         "overdue")
 

@@ -231,8 +231,9 @@ def test_an_emergency_move_at_christmas(system: System) -> None:
                "safeguarding_concern": True}
     assert _refused(system, "input", "PL-P3", "placement.authorisation", "--data",
                     json.dumps(approve)) == (
-        "alternatives_considered: an emergency move needs the alternatives considered "
-        "(Placement Stability guidance): it must be true to approve it")
+        "alternatives_considered: an emergency move needs a full understanding of the "
+        "alternative placement options (Placement Stability guidance): it must be true to "
+        "approve it")
     system.ok("input", "PL-P3", "placement.authorisation", "--data", json.dumps(
         {**approve, "alternatives_considered": True}))
     system.wait_for_form("PL-P3", "placement.move")

@@ -259,11 +259,19 @@ def test_any_declared_kind_opens_with_its_opening_form(system: System) -> None:
     move = _wait_state(system, "PL-E1", "Suspended")
     assert move["waiting_for"] == "placement.authorisation"
     refused = system.cli("input", "PL-E1", "placement.authorisation", "--data",
-                         '{"decided_on": "2027-12-01", "route": "harp", "decision": "approved"}')
+                         '{"decided_on": "2027-12-01", "route": "head_of_service", '
+                         '"decision": "approved"}')
     assert refused.code == 2
     assert refused.stderr.strip() == (
         "error: safeguarding_concern: an emergency move needs an immediate safeguarding concern "
         "(Placement Stability guidance): it must be true to approve it")
+    harp = system.cli("input", "PL-E1", "placement.authorisation", "--data",
+                      '{"decided_on": "2027-12-01", "route": "harp", "decision": "approved", '
+                      '"safeguarding_concern": true, "alternatives_considered": true}')
+    assert harp.code == 2
+    assert harp.stderr.strip() == (
+        "error: route: an emergency move is authorised by the Head of Service, not HARP "
+        "(Placement Stability guidance; got 'harp')")
     bad = system.cli("open", "placement", "PL-E2", "--child", "CH-E8", "--data",
                      '{"planned_on": "2027-12-10", "emergency": "yes"}')
     assert bad.code == 2 and bad.stderr.strip() == (

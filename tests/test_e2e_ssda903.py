@@ -112,21 +112,27 @@ def test_an_import_starts_its_flow_runs_now_or_on_the_next_import_or_sweep(
     assert (months["2027-11"]["reason_ALLEG"], months["2027-11"]["reason_LAREQ"],
             months["2027-11"]["reason_CHILD"], months["2027-11"]["placement_R1"]) == (1, 1, 1, 1)
 
-    # A refused file: the run ends Refused and says why, row by row, without a traceback;
-    # nothing of it is imported, not even its good rows.
+    # A file with too many bad rows (2 of 10): the run ends Refused, a failed state, and says
+    # why, row by row, without a traceback; nothing of it is imported, not even its good rows.
     bad = _file(tmp_path / "bad.csv", *ROWS, LATER,
                 f"CF6,01/03/2027,P,C2,N1,U1,PR1,21/11/2027,X1,CREQB,{POSTCODE},GL7 2QZ,{URN}",
                 f"CG7,01/03/2027,P,C2,N1,U1,PR1,21/11/2027,X1,OOPS,{POSTCODE},GL7 2QZ,{URN}",
                 f"CH8,01/03/2027,P,C2,N1,U1,PR1,21/02/2027,X1,CREQB,{POSTCODE},GL7 2QZ,{URN}")
     refused = _run_deployment(system, "ssda903-import/stepdown", {"path": bad})
-    assert (refused["state"]["type"], refused["state"]["name"]) == ("COMPLETED", "Refused")
-    assert "the SSDA903 extract was refused, nothing imported" in refused["state"]["message"]
+    assert (refused["state"]["type"], refused["state"]["name"]) == ("FAILED", "Refused")
+    assert refused["state"]["message"] == (
+        "the SSDA903 extract: 2 rows refused (2 of its 10 rows refused, more than 5%: a fault of "
+        "the whole file, not a typo); nothing imported; the artifact ssda903-import-2027-12-01 "
+        "names the refused rows")
     table = _artifact(system, "ssda903-import-2027-12-01")
     rows = {row["measure"]: row["value"] for row in table}
-    assert (rows["rows refused"], rows["processes opened"]) == (2, 0)
+    assert (rows["outcome"], rows["rows refused"], rows["processes opened"]) == (
+        "refused", 2, 0)
     assert [row["value"] for row in table if row["measure"] == "refused"] == [
-        "line 10: REASON_PLACE_CHANGE: is not an SSDA903 reason for placement change code",
-        "line 11: DEC: is before DECOM: the episode ends before it starts"], table
+        "line 10 (child CG7, episode from 2027-03-01): REASON_PLACE_CHANGE: is not an SSDA903 "
+        "reason for placement change code",
+        "line 11 (child CH8, episode from 2027-03-01): DEC: is before DECOM: the episode ends "
+        "before it starts"], table
     assert system.cli("case", "show", "UE-CF6-20271121").code != 0
     log = "".join(system.log)
     assert "Traceback" not in log, log[log.find("Traceback") - 1500:log.find("Traceback") + 3000]
@@ -166,3 +172,110 @@ def test_an_import_of_many_endings_leaves_every_flow_run_waiting_for_its_meeting
     assert states == {"PAUSED": count}, states
     log = "".join(system.log)
     assert "database is locked" not in log
+
+
+TYPO = [  # PB2's reason for the change is mistyped (ALEG for ALLEG) on line 3
+    f"PA1,01/03/2027,P,C2,N1,U1,PR1,28/10/2027,X1,CREQB,{POSTCODE},GL7 2QZ,{URN}",  # opens
+    f"PB2,01/03/2027,P,C2,N1,U2,PR1,04/11/2027,X1,ALEG,{POSTCODE},GL7 2QZ,{URN}",  # refused
+    f"PB2,04/11/2027,P,C2,N1,R1,PR1,,,,{POSTCODE},GL7 2QZ,{URN}",
+    f"PC3,01/03/2027,P,C2,N1,U3,PR1,12/11/2027,X1,CHILD,{POSTCODE},GL7 2QZ,{URN}",  # opens
+    f"PD4,01/03/2027,P,C2,N1,U3,PR1,01/06/2027,X1,STAND,{POSTCODE},GL7 2QZ,{URN}",  # history
+]
+ROW_3 = ("line 3 (child PB2, episode from 2027-03-01): REASON_PLACE_CHANGE: is not an SSDA903 "
+         "reason for placement change code")
+
+
+def _processes(system: System) -> list[tuple[str, str, str]]:
+    """(ref, status, stage) of every process on record."""
+    return [(p["ref"], p["status"], p["stage"])
+            for p in system.ok("case", "list", "--json").json()]
+
+
+def test_a_bad_row_is_named_the_others_imported_and_the_corrected_row_comes_in_once(
+        system: System, tmp_path: Path) -> None:
+    typo = tmp_path / "typo.csv"
+    _file(typo, *TYPO)
+    # Through the command line: the others are imported, the row is named, exit 1.
+    ran = system.cli("import", "ssda903", str(typo))
+    assert ran.code == 1, ran.stderr
+    assert ran.stdout.splitlines() == [
+        "ssda903 import (csv, processes for endings from 2027-10-20): 5 episodes read, 3 endings "
+        "found, 2 processes opened, 0 already known, 1 history kept, 1 row refused: the others "
+        "imported",
+        "  opened UE-PA1-20271028", "  opened UE-PC3-20271112"]
+    assert ran.stderr.splitlines() == [
+        "error: typo.csv: 1 row refused and not imported, the others imported; correct it in "
+        "the source and import again", f"  {ROW_3}"]
+    for ref in ("UE-PA1-20271028", "UE-PC3-20271112"):  # their flow runs started
+        system.wait_for_form(ref, "unplanned_ending.meeting")
+    assert system.cli("child", "PB2").code == 2  # nothing of PB2's
+
+    # The scheduled import's run: a failed state named Partly imported, the row in the
+    # artifact, no traceback in the server's log.
+    done = _run_deployment(system, "ssda903-import/stepdown", {"path": str(typo)})
+    assert (done["state"]["type"], done["state"]["name"]) == ("FAILED", "Partly imported")
+    assert done["state"]["message"] == (
+        "the SSDA903 extract: 1 row refused and not imported, the others imported; correct it "
+        "in the source and import again; the artifact ssda903-import-2027-12-01 names the "
+        "refused rows")
+    table = _artifact(system, "ssda903-import-2027-12-01")
+    rows = {row["measure"]: row["value"] for row in table}
+    assert (rows["outcome"], rows["rows refused"], rows["already known"],
+            rows["processes opened"]) == ("partly imported", 1, 3, 0)
+    assert [row["value"] for row in table if row["measure"] == "refused"] == [ROW_3]
+
+    def logged() -> str | None:  # the run's log lines reach the API a moment after it ends
+        text = json.dumps(httpx.post(f"{system.api}/logs/filter", json={
+            "logs": {"flow_run_id": {"any_": [done["id"]]}}}).json())
+        return text if "1 row refused and not imported" in text else None
+
+    logs = wait_until(logged, "the run's log", 60)
+    failed = httpx.post(f"{system.api}/flow_runs/filter", json={  # the UI's failed runs
+        "flow_runs": {"state": {"type": {"any_": ["FAILED"]}}}}).json()
+    assert done["id"] in [run["id"] for run in failed]
+    log = "".join(system.log)
+    assert "Traceback" not in log, log[log.find("Traceback") - 1500:log.find("Traceback") + 3000]
+
+    # --strict, and a file with too many bad rows: refused whole, nothing changes, exit 2. Each
+    # has a good row of a new child (PE5), not imported.
+    before = _processes(system)
+    new = f"PE5,01/03/2027,P,C2,N1,U1,PR1,15/11/2027,X1,CREQO,{POSTCODE},GL7 2QZ,{URN}"
+    strict = system.cli("import", "ssda903", _file(tmp_path / "new.csv", *TYPO, new),
+                        "--strict")
+    assert strict.code == 2
+    assert strict.stderr.splitlines() == [
+        "error: new.csv: 1 row refused (strict: any refused row refuses the file); nothing "
+        "imported", f"  {ROW_3}"]
+    worse = _file(tmp_path / "worse.csv", *TYPO, new, TYPO[0].replace(",U1,", ",UU1,"))
+    refused = system.cli("import", "ssda903", worse)
+    assert refused.code == 2
+    assert refused.stderr.splitlines() == [
+        "error: worse.csv: 2 rows refused (2 of its 7 rows refused, more than 5%: a fault of "
+        "the whole file, not a typo); nothing imported", f"  {ROW_3}",
+        "  line 8 (child PA1, episode from 2027-03-01): PLACE: is not an SSDA903 placement type "
+        "code"]
+    strict_run = _run_deployment(system, "ssda903-import/stepdown",
+                                 {"path": str(tmp_path / "new.csv"), "strict": True})
+    assert (strict_run["state"]["type"], strict_run["state"]["name"]) == ("FAILED", "Refused")
+    assert _processes(system) == before
+    assert system.cli("child", "PE5").code == 2
+
+    # Corrected in the source: the next import brings in PB2's ending, once.
+    _file(typo, *[row.replace(",ALEG,", ",ALLEG,") for row in TYPO])
+    fixed = system.ok("import", "ssda903", str(typo), "--json").json()
+    assert (fixed["outcome"], fixed["opened"], fixed["already_known"], fixed["rows_refused"],
+            fixed["flow_runs_started"]) == ("imported", ["UE-PB2-20271104"], 3, 0, 1)
+    system.wait_for_form("UE-PB2-20271104", "unplanned_ending.meeting")
+    again = _run_deployment(system, "ssda903-import/stepdown", {"path": str(typo)})
+    assert again["state"]["type"] == "COMPLETED"
+    rows = {row["measure"]: row["value"] for row in _artifact(system, "ssda903-import-2027-12-01")}
+    assert (rows["outcome"], rows["already known"], rows["processes opened"]) == (
+        "imported", 4, 0)
+    child = system.ok("child", "PB2", "--json").json()
+    assert [p["ref"] for p in child["processes"]] == ["UE-PB2-20271104"]
+    assert len(_processes(system)) == len(before) + 1
+
+    everything = json.dumps(httpx.post(f"{system.api}/artifacts/filter", json={}).json())
+    for text in (everything, logs, ran.stdout, ran.stderr, refused.stderr, strict.stderr,
+                 done["state"]["message"], "".join(system.log)):
+        assert POSTCODE not in text and URN not in text

@@ -94,7 +94,8 @@ def test_a_planned_moves_meeting_is_due_by_the_planned_day_an_emergencys_after_t
     moved = {"placement.open": [emergency], "placement.move": [{"moved_on": "2027-08-27"}]}
     items = _plan("placement", starts={"authorisation": "2027-08-16", "move": "2027-08-20",
                                        "placement": "2027-08-27"},
-                  opening=emergency, forms=moved)
+                  opening=emergency, forms=moved,
+                  done={"placement.authorisation": ("2027-08-20", {})})  # from the authorisation
     assert "placement.child_told" not in items
     # Fri 27 Aug + 5 days = Wed 1 Sep; + 1 working day = Tue 31 Aug (past the bank holiday).
     assert _due(items)["placement.planning_meeting"] == "2027-09-01"

@@ -80,6 +80,13 @@ def test_bad_working_hours_are_refused_in_one_line_naming_the_setting(
         "e.g. 09:00-17:00"]
 
 
+def _flagged_case(ref: str) -> None:
+    """A case whose two items due Thu 24 Dec 2026 were flagged overdue on Tue 29 Dec, so that
+    they escalate on Wed 6 Jan (escalation needs its flag, DOMAIN.md section 3)."""
+    _staffed_case(ref)
+    sweep("2026-12-29")
+
+
 # ------------------------------------------------------------------ the sweep: no future, rehearse
 def test_a_sweep_of_a_future_day_is_refused_and_changes_nothing(db_url: str, today: str,
                                                                  cli: Any) -> None:
@@ -96,9 +103,15 @@ def test_a_sweep_of_a_future_day_is_refused_and_changes_nothing(db_url: str, tod
 def test_a_rehearsal_prints_what_the_sweep_would_send_and_writes_nothing(
     db_url: str, today: str, cli: Any
 ) -> None:
-    """The rehearsal of 6 Jan (the escalation day), run on 20 Dec with no server: the same
-    messages the real sweep of that day then writes, and not a row changed."""
+    """The rehearsal of 6 Jan (the escalation day, the owner flagged on 29 Dec), run on 20 Dec
+    with no server: the same messages the real sweep of that day then writes, and not a row
+    changed."""
     _staffed_case("SD-F2")
+    with session_scope() as session:  # the flag: escalation needs it (DOMAIN.md section 3)
+        outbox.write(session, as_of=date(2026, 12, 29),
+                     cutoff=outbox.end_of_day(date(2026, 12, 29)))
+    with get_engine().connect() as connection:
+        flagged = connection.execute(sa.text("SELECT max(id) FROM message")).scalar_one()
     before = snapshot()
     rehearsed = cli("sweep", "--as-of", "2027-01-06", "--dry-run", today="2026-12-20")
     assert rehearsed.code == 0, rehearsed.stderr
@@ -113,7 +126,8 @@ def test_a_rehearsal_prints_what_the_sweep_would_send_and_writes_nothing(
         outbox.write(session, as_of=date(2027, 1, 6), cutoff=outbox.end_of_day(date(2027, 1, 6)))
     with get_engine().connect() as connection:
         written = connection.execute(sa.text(
-            "SELECT channel, recipient, subject FROM message ORDER BY id")).all()
+            "SELECT channel, recipient, subject FROM message WHERE id > :flagged ORDER BY id"),
+            {"flagged": flagged}).all()
     assert len(written) == 5  # two escalation emails, two Teams posts, the manager's digest
     assert [line.split(None, 2) for line in listed] == [list(row) for row in written]
 
@@ -153,7 +167,7 @@ def test_a_sweep_whose_relay_refuses_the_connection_says_so(
     db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
 ) -> None:
     smtp, _ = sinks
-    _staffed_case("SD-F5")
+    _flagged_case("SD-F5")
     smtp.stop()
     _, delivered = sweep("2027-01-06")  # three emails to the manager, two Teams posts
     assert (delivered.sent, delivered.retrying) == (2, 3)
@@ -169,7 +183,7 @@ def test_a_sweep_whose_teams_reference_is_missing_says_which(
     db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink],
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _staffed_case("SD-F6")
+    _flagged_case("SD-F6")
     monkeypatch.delenv("TEAMS_NORTH")
     _, delivered = sweep("2027-01-06")
     assert (delivered.sent, delivered.retrying) == (3, 2)
@@ -182,7 +196,7 @@ def test_failed_teams_posts_reach_the_manager_as_one_report(
     db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
 ) -> None:
     smtp, https = sinks
-    _staffed_case("SD-F7")
+    _flagged_case("SD-F7")
     https.stop()
     for _ in range(outbox.MAX_ATTEMPTS // outbox.TRIES_PER_SWEEP):
         _, delivered = sweep("2027-01-06")

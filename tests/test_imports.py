@@ -114,29 +114,174 @@ def test_an_overlapping_later_file_opens_only_what_is_new(db_url: str, today: st
         assert sorted(ref for ref, _k, _s in waiting_runs(session)) == sorted(NOV + DEC)
 
 
-def test_a_file_with_bad_rows_imports_nothing(db_url: str, today: str) -> None:
+def _typos() -> list[dict[str, str]]:
+    """The generated return with three rows mistyped, each an unplanned ending: C0000's
+    foster placement ended 15/02/2027 (line 2, history), C0002's residential one ended
+    27/10/2027 (line 9, history) and C0050's foster placement ended 10/11/2027 (line 154,
+    whose process opens)."""
+    rows = data.episodes()
+    rows[0]["PLACE"] = data.POSTCODE  # a postcode where the placement code goes
+    rows[7]["REASON_PLACE_CHANGE"] = "BREAKUP"
+    rows[152]["DEC"] = "31/11/2027"  # November has 30 days
+    return rows
+
+
+TYPOS = [
+    "line 2 (child C0000, episode from 2027-01-02): PLACE: is not an SSDA903 placement type "
+    "code",
+    "line 9 (child C0002, episode from 2027-04-15): REASON_PLACE_CHANGE: is not an SSDA903 "
+    "reason for placement change code",
+    "line 154 (child C0050, episode from 2027-10-25): DEC: is not a real date",
+]
+
+
+def test_a_few_bad_rows_are_named_and_the_others_imported(db_url: str, today: str) -> None:
+    summary = _import(data.to_csv(_typos()))
+    assert counts(summary) == (1200, 505, 7, 0, 498, 3)
+    assert (summary.outcome, summary.refused, summary.partly) == ("partly imported", False,
+                                                                  True)
+    assert summary.opened == [ref for ref in NOV if ref != "UE-C0050-20271110"]
+    assert summary.error_lines() == TYPOS  # each, with the child and the episode's start
+    assert summary.headline() == ("3 rows refused and not imported, the others imported; "
+                                  "correct them in the source and import again")
+    keys = {(child, day) for child, day, *_ in endings_rows()}
+    assert len(keys) == 505
+    assert not keys & {("C0000", date(2027, 2, 15)), ("C0002", date(2027, 10, 27)),
+                       ("C0050", date(2027, 11, 10))}
+    shown = json.dumps(summary.as_dict()) + repr(summary.table())
+    assert data.POSTCODE not in shown and "BREAKUP" not in shown
+    assert summary.as_dict()["errors"][2] == {
+        "where": "line 154 (child C0050, episode from 2027-10-25)", "field": "DEC",
+        "rule": "is not a real date"}
+
+    # The same file again: nothing new, the same rows named.
+    before = everything()
+    again = _import(data.to_csv(_typos()))
+    assert counts(again) == (1200, 505, 0, 505, 0, 3) and again.error_lines() == TYPOS
+    assert everything() == before
+
+    # Corrected in the source: the next import brings in exactly the three, once.
+    fixed = _import(data.to_csv(data.episodes()))
+    assert counts(fixed) == (1200, 508, 1, 505, 2, 0) and fixed.outcome == "imported"
+    assert fixed.opened == ["UE-C0050-20271110"]
+    rows = endings_rows()
+    assert len(rows) == len({(child, day) for child, day, *_ in rows}) == 508
+    assert ("C0000", date(2027, 2, 15), "U1", "CREQB", None, False) in rows
+    assert ("C0002", date(2027, 10, 27), "R1", "LAREQ", None, False) in rows
+    assert ("C0050", date(2027, 11, 10), "U3", "CREQO", "UE-C0050-20271110", True) in rows
+    with session_scope() as session:
+        assert sorted(ref for ref, _k, _s in waiting_runs(session)) == sorted(NOV)
+    # ... and then nothing more: the clean record of a clean import.
+    assert counts(_import(data.to_csv(data.episodes()))) == (1200, 508, 0, 508, 0, 0)
+
+
+def test_a_row_corrected_after_its_meetings_window_is_history_and_can_be_typed_in(
+        db_url: str, today: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _import(data.to_csv(_typos()))
+    monkeypatch.setenv("STEPDOWN_TODAY", "2028-01-05")  # since 2027-11-24: past 10/11/2027
+    late = _import(data.to_csv(data.episodes()))
+    assert counts(late) == (1200, 508, 0, 505, 3, 0) and late.opened == []
+    assert ("C0050", date(2027, 11, 10), "U3", "CREQO", None, False) in endings_rows()
+    # Its meeting can still be held: typed in, it is the same ending, on record once.
+    record_ending("UE-C0050-20271110", child="C0050", ended_on="2027-11-10", reason="CREQO")
+    assert [r for r in endings_rows() if r[:2] == ("C0050", date(2027, 11, 10))] == [
+        ("C0050", date(2027, 11, 10), "U3", "CREQO", None, False)]
+    with session_scope() as session:
+        assert get_process(session, ref="UE-C0050-20271110").stage == "meeting"
+
+
+def test_two_refused_rows_named_alike_are_two_rows(db_url: str, today: str) -> None:
+    """A return that repeats a child (two CHILD elements with one CHILDID) names both refused
+    episodes alike; they are still two rows, both listed, none left uncounted."""
+    good = "".join(f"<CHILD><HEADER><CHILDID>G{n}</CHILDID></HEADER><EPISODE>"
+                   "<DECOM>01/01/2027</DECOM><PL>U1</PL></EPISODE></CHILD>" for n in range(40))
+    bad = ("<CHILD><HEADER><CHILDID>K1</CHILDID></HEADER><EPISODE><DECOM>01/01/2027</DECOM>"
+           "<PL>Q9</PL></EPISODE></CHILD>")
+    summary = _import(f"<EXPSSDA903>{good}{bad}{bad}</EXPSSDA903>".encode())
+    assert (summary.outcome, summary.rows_refused, summary.errors_not_shown) == (
+        "partly imported", 2, 0)
+    assert summary.error_lines() == 2 * [
+        "child K1 episode 1 (from 2027-01-01): PLACE: is not an SSDA903 placement type code"]
+
+
+def test_a_dry_run_of_a_file_with_bad_rows_counts_and_names_as_the_import_would(
+        db_url: str, today: str) -> None:
+    before = everything()
+    dry = _import(data.to_csv(_typos()), dry_run=True)
+    assert dry.dry_run and counts(dry) == (1200, 505, 7, 0, 498, 3)
+    assert dry.error_lines() == TYPOS and everything() == before
+    assert dry.line().endswith(", 3 rows refused: the others would be imported")
+    assert dry.headline() == ("3 rows refused and not imported, the others would be imported "
+                              "(dry run); correct them in the source and import again")
+
+
+def test_strict_refuses_the_whole_file_for_one_bad_row(db_url: str, today: str) -> None:
+    before = everything()
+    strict = _import(data.to_csv(_typos()), strict=True)
+    assert (strict.outcome, strict.refused_why) == (
+        "refused", "strict: any refused row refuses the file")
+    assert counts(strict) == (1200, 0, 0, 0, 0, 3) and strict.error_lines() == TYPOS
+    assert strict.headline() == ("3 rows refused (strict: any refused row refuses the file); "
+                                 "nothing imported")
+    assert everything() == before
+
+
+def test_a_file_with_more_than_5_percent_bad_rows_imports_nothing(db_url: str,
+                                                                  today: str) -> None:
     rows = data.episodes()
     rows[10]["REASON_PLACE_CHANGE"] = "BREAKUP"  # line 12
     rows[20]["DEC"] = "31/09/2027"  # line 22: September has 30 days
     rows[30]["DEC"] = "01/01/2027"  # line 32: before its DECOM (02/01/2027)
     rows[40]["PLACE"] = data.POSTCODE  # line 42: a postcode where the placement code goes
-    for row in rows[100:125]:  # lines 102-126: 25 more unknown placement codes
+    for row in rows[100:157]:  # lines 102-158: 57 more unknown placement codes
         row["PLACE"] = "Q1"
     before = everything()
     summary = _import(data.to_csv(rows))
-    assert summary.rows_refused == 29 and summary.refused
+    assert summary.rows_refused == 61 and summary.refused  # 60 would be 5%
+    assert summary.refused_why == ("61 of its 1200 rows refused, more than 5%: a fault of "
+                                   "the whole file, not a typo")
     assert (summary.endings_found, summary.processes_opened, summary.history_kept) == (0, 0, 0)
     assert everything() == before
     lines = summary.error_lines()
     assert len(lines) == 21
     assert lines[:4] == [
-        "line 12: REASON_PLACE_CHANGE: is not an SSDA903 reason for placement change code",
-        "line 22: DEC: is not a real date",
-        "line 32: DEC: is before DECOM: the episode ends before it starts",
-        "line 42: PLACE: is not an SSDA903 placement type code"]
-    assert lines[4] == "line 102: PLACE: is not an SSDA903 placement type code"
-    assert lines[-1] == "... and 9 more refused rows"
+        "line 12 (child C0003, episode from 2027-05-15): REASON_PLACE_CHANGE: is not an SSDA903 "
+        "reason for placement change code",
+        "line 22 (child C0006, episode from 2027-10-26): DEC: is not a real date",
+        "line 32 (child C0010, episode from 2027-01-02): DEC: is before DECOM: the episode ends "
+        "before it starts",
+        "line 42 (child C0013, episode from 2027-07-15): PLACE: is not an SSDA903 placement "
+        "type code"]
+    assert lines[4] == ("line 102 (child C0033, episode from 2027-03-15): PLACE: is not an "
+                        "SSDA903 placement type code")
+    assert lines[-1] == "... and 41 more refused rows"
     assert data.POSTCODE not in "\n".join(lines) + repr(summary.as_dict())
+    # One row fewer is 5%: the others are imported, and all 60 named.
+    rows[156]["PLACE"] = "U1"
+    partly = _import(data.to_csv(rows))
+    assert (partly.outcome, partly.rows_refused, len(partly.error_lines())) == (
+        "partly imported", 60, 60)
+
+
+def test_dates_written_month_first_refuse_the_file_rather_than_import_the_misread(
+        db_url: str, today: str) -> None:
+    """A fault of the whole file lets some rows pass misread. Written month first, K1's foster
+    placement from 1 March ended on 10 November (11/10/2027), which the import reads as 11
+    October: before --since (2027-10-20), history, and no meeting for an ending in the window.
+    Every date after the 12th of a month is refused, so the file is refused whole."""
+    from stepdown.ssda903 import read
+
+    rows = ["K1,03/01/2027,P,C2,N1,U1,PR1,11/10/2027,X1,CREQB,,,"]
+    rows += [f"K{n},{1 + n % 9:02d}/{n:02d}/2027,P,C2,N1,U1,PR1,,,,,," for n in range(2, 29)]
+    content = ("\n".join([",".join(data.COLUMNS), *rows]) + "\n").encode()
+    parsed = read(content, today=date(2027, 12, 1))
+    assert ("K1", date(2027, 10, 11)) in {(e.child, e.ended_on) for e in parsed.episodes}
+    assert (parsed.rows, parsed.refused) == (28, 17)  # K12 (04/12: after today), K13 to K28
+    before = everything()
+    summary = _import(content)
+    assert summary.refused and summary.refused_why == (
+        "17 of its 28 rows refused, more than 5%: a fault of the whole file, not a typo")
+    assert everything() == before
 
 
 def test_an_ending_typed_in_first_is_the_same_ending(db_url: str, today: str) -> None:
@@ -327,16 +472,41 @@ def test_the_command_summarises_refuses_and_says_what_waits(cli: Any, tmp_path: 
         row["REASON_PLACE_CHANGE"] = "BREAKUP"
     bad = tmp_path / "bad.xml"
     bad.write_bytes(data.to_xml(rows))
+    partly = cli("import", "ssda903", str(bad))
+    assert partly.returncode == 1  # the others are on record: not 2, which says nothing is
+    assert partly.stdout.splitlines()[0].endswith(", 26 rows refused: the others imported")
+    errors = partly.stderr.splitlines()
+    assert errors[0] == ("error: bad.xml: 26 rows refused and not imported, the others "
+                         "imported; correct them in the source and import again")
+    assert errors[1] == ("  child C0001 episode 1 (from 2027-01-02): PLACE: is not an SSDA903 "
+                         "placement type code")
+    assert errors[2] == ("  child C0066 episode 3 (from 2027-10-26): REASON_PLACE_CHANGE: is "
+                         "not an SSDA903 reason for placement change code")
+    assert errors[26] == ("  child C0074 episode 3 (from 2027-10-29): REASON_PLACE_CHANGE: is "
+                          "not an SSDA903 reason for placement change code")  # all 26 named
+    assert errors[27].startswith("error: 8 flow runs not started") and len(errors) == 28
+
+    strict = cli("import", "ssda903", str(bad), "--strict")
+    assert strict.returncode == 2
+    errors = strict.stderr.splitlines()
+    assert errors[0] == ("error: bad.xml: 26 rows refused (strict: any refused row refuses the "
+                         "file); nothing imported")
+    assert errors[1:3] == partly.stderr.splitlines()[1:3]
+    assert len(errors) == 22 and errors[-1] == "  ... and 6 more refused rows"
+    assert strict.stdout.rstrip().endswith("26 rows refused: nothing imported")
+
+    for row in rows[225:260]:
+        row["REASON_PLACE_CHANGE"] = "BREAKUP"
+    bad.write_bytes(data.to_xml(rows))
     refused = cli("import", "ssda903", str(bad))
     assert refused.returncode == 2
     errors = refused.stderr.splitlines()
-    assert errors[0] == "error: bad.xml: 26 rows refused; nothing imported"
-    assert errors[1] == "  child C0001 episode 1: PLACE: is not an SSDA903 placement type code"
-    assert errors[2] == ("  child C0066 episode 3: REASON_PLACE_CHANGE: is not an SSDA903 "
-                         "reason for placement change code")
-    assert len(errors) == 22 and errors[-1] == "  ... and 6 more refused rows"
+    assert errors[0] == ("error: bad.xml: 61 rows refused (61 of its 1200 rows refused, more "
+                         "than 5%: a fault of the whole file, not a typo); nothing imported")
+    assert len(errors) == 22 and errors[-1] == "  ... and 41 more refused rows"
     assert "nothing imported" in refused.stdout
-    for output in (refused.stdout, refused.stderr, ran.stdout, ran.stderr, dry.stdout):
+    for output in (refused.stdout, refused.stderr, partly.stdout, partly.stderr, strict.stderr,
+                   ran.stdout, ran.stderr, dry.stdout):
         assert data.POSTCODE not in output and data.URN not in output
 
     (tmp_path / "notes.txt").write_text("Dear team,\nplease find the figures attached.\n")

@@ -74,7 +74,12 @@ def test_default_rule_keys_are_unique_but_for_conditioned_variants(default):
     # move's planning meeting and an emergency's, Early Help's 6-weekly and 6-monthly reviews).
     keys = [r.key for r in default.rules]
     repeated = {k for k in keys if keys.count(k) > 1}
-    assert repeated == {"placement.planning_meeting", "early_help.review"}
+    assert repeated == {"placement.planning_meeting", "early_help.review",
+                        "placement.other_la_informed"}
+    variants = [r for r in default.rules if r.key == "placement.other_la_informed"]
+    assert sorted(r.when.text for r in variants) == [
+        "opening.out_of_area and form:placement.move",
+        "opening.out_of_area and not form:placement.move"]
     variants = [r for r in default.rules if r.key == "placement.planning_meeting"]
     assert sorted(r.when.text for r in variants) == ["not opening.emergency",
                                                       "opening.emergency"]

@@ -106,18 +106,26 @@ def test_bad_rows_name_line_field_and_rule_and_never_the_value() -> None:
     ]
     parsed = read(_csv(*rows), today=TODAY)
     assert [str(e) for e in parsed.errors] == [
-        "line 2: REASON_PLACE_CHANGE: is not an SSDA903 reason for placement change code",
-        "line 3: DEC: is not a real date",
-        "line 4: DEC: is before DECOM: the episode ends before it starts",
-        "line 5: PLACE: is not an SSDA903 placement type code",
-        "line 6: REC: is not an SSDA903 reason episode ceased code",
-        "line 7: CHILD: must be 1-52 letters, digits, '.', '_' or '-', starting with a letter "
-        "or digit",
-        "line 8: DECOM: is after today (2027-12-01)",
-        "line 9: PLACE: is required for a placement that ended with a reason for the change",
+        "line 2 (child C1, episode from 2027-01-01): REASON_PLACE_CHANGE: is not an SSDA903 "
+        "reason for placement change code",
+        "line 3 (child C2, episode from 2027-01-01): DEC: is not a real date",
+        "line 4 (child C3, episode from 2027-11-05): DEC: is before DECOM: the episode ends "
+        "before it starts",
+        "line 5 (child C4, episode from 2027-01-01): PLACE: is not an SSDA903 placement type "
+        "code",
+        "line 6 (child C5, episode from 2027-01-01): REC: is not an SSDA903 reason episode "
+        "ceased code",
+        # A child's ID that breaks its rule is not repeated, nor a start after today.
+        "line 7 (episode from 2027-01-01): CHILD: must be 1-52 letters, digits, '.', '_' or "
+        "'-', starting with a letter or digit",
+        "line 8 (child C7): DECOM: is after today (2027-12-01)",
+        "line 9 (child C8, episode from 2027-01-01): PLACE: is required for a placement that "
+        "ended with a reason for the change",
+        # Its fields are not where the header says: nothing of it is named.
         "line 10: row: has 7 fields; the header has 13",
     ]
-    assert parsed.rows == 10 and [e.child for e in parsed.episodes] == ["C10"]
+    assert (parsed.rows, parsed.refused) == (10, 9)
+    assert [e.child for e in parsed.episodes] == ["C10"]
     shown = "\n".join(str(e) for e in parsed.errors)
     for value in ("BS16", "GL7", "SC48", "BREAKUP", "Z9"):
         assert value not in shown
@@ -131,10 +139,45 @@ def test_an_xml_bad_row_is_named_by_child_and_episode() -> None:
            b"<EPISODE><DECOM>01/01/2027</DECOM><PL>U1</PL></EPISODE></CHILD></EXPSSDA903>")
     parsed = read(xml, today=TODAY)
     assert [str(e) for e in parsed.errors] == [
-        "child C1 episode 2: PLACE: is not an SSDA903 placement type code",
-        "child #2 (CHILDID invalid) episode 1: CHILD: must be 1-52 letters, digits, '.', '_' "
-        "or '-', starting with a letter or digit",
+        "child C1 episode 2 (from 2027-02-01): PLACE: is not an SSDA903 placement type code",
+        "child #2 (CHILDID invalid) episode 1 (from 2027-01-01): CHILD: must be 1-52 letters, "
+        "digits, '.', '_' or '-', starting with a letter or digit",
     ]
+
+
+def test_a_row_that_breaks_two_rules_is_one_refused_row_with_a_line_for_each() -> None:
+    parsed = read(_csv("C1,01/01/2027,P,C2,N1,Q9,PR1,31/09/2027,X1,CREQB,,,",
+                       "C2,01/01/2027,P,C2,N1,U1,PR1,,,,,,"), today=TODAY)
+    assert [(e.where, e.field) for e in parsed.errors] == [
+        ("line 2 (child C1, episode from 2027-01-01)", "DEC"),
+        ("line 2 (child C1, episode from 2027-01-01)", "PLACE")]
+    assert (parsed.rows, parsed.refused, len(parsed.episodes)) == (2, 1, 1)
+
+
+def _typos(bad: int, good: int) -> bytes:
+    rows = [f"G{i},01/01/2027,P,C2,N1,U1,PR1,,,,,," for i in range(good)]
+    rows += [f"B{i},01/01/2027,P,C2,N1,Q9,PR1,,,,,," for i in range(bad)]
+    return _csv(*rows)
+
+
+@pytest.mark.parametrize(("bad", "good", "whole"), [
+    (0, 20, None),
+    (1, 1, None),  # one refused row never refuses a file that has a good one
+    (1, 19, None),
+    (2, 38, None),  # 2 of 40: 5%, not more
+    (2, 37, "2 of its 39 rows refused, more than 5%: a fault of the whole file, not a typo"),
+    (60, 1140, None),  # 60 of 1,200: 5%
+    (61, 1139, "61 of its 1200 rows refused, more than 5%: a fault of the whole file, not a "
+               "typo"),
+    (1, 0, "no row passed"),
+])
+def test_a_file_is_refused_whole_over_one_row_and_5_percent(bad: int, good: int,
+                                                            whole: str | None) -> None:
+    parsed = read(_typos(bad, good), today=TODAY)
+    assert (parsed.refused, len(parsed.episodes)) == (bad, good)
+    assert parsed.refused_whole() == whole
+    assert parsed.refused_whole(strict=True) == (
+        "strict: any refused row refuses the file" if bad else None)
 
 
 @pytest.mark.parametrize(("content", "says"), [

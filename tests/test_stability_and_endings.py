@@ -149,7 +149,8 @@ def test_an_urgent_move_opens_an_emergency_placement_whose_approval_needs_both_c
     assert timeline_of("ST-4U-MOVE", today)["placement.authorisation"]["due"] == "2026-11-30"
     before = snapshot()
     with pytest.raises(FormError, match="^alternatives_considered: an emergency move needs "
-                                        "the alternatives considered"):
+                                        "a full understanding of the alternative placement "
+                                        "options"):
         submit("ST-4U-MOVE", "placement.authorisation",
                {"decided_on": "2026-12-01", "route": "head_of_service", "decision": "approved",
                 "safeguarding_concern": True})

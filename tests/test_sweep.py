@@ -127,6 +127,60 @@ def test_the_escalation_comes_when_the_policy_says(
         "escalated")
 
 
+def test_a_catch_up_sweep_flags_first_and_escalates_five_working_days_after_the_flag(
+    db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
+) -> None:
+    """Escalation needs its flag (DOMAIN.md section 3). Due Thu 24 Dec 2026; no sweep ran until
+    Fri 15 Jan 2027, long after the planned escalation (Wed 6 Jan). That sweep flags the owner
+    (the reminder and "due today" are skipped) and escalates nothing; the escalation comes five
+    working days after the flag, on Fri 22 Jan, and its message is true: it names the day the
+    owner was flagged and the standard the obligation is due by."""
+    smtp, _ = sinks
+    _staffed_case("SD-L3")
+    fired: dict[str, list[str]] = {}
+    day = date(2027, 1, 15)
+    while day <= date(2027, 1, 26):
+        written, _ = sweep(str(day))
+        fired[str(day)] = sorted(f["rung"] for f in written.fired
+                                 if f["key"] == "preparation.planning_meeting")
+        if str(day) == "2027-01-15":
+            assert written.escalated == 0
+            assert timeline_of("SD-L3", str(day))["preparation.planning_meeting"]["status"] == (
+                "overdue")
+        day += timedelta(days=1)
+    assert {d: r for d, r in fired.items() if r} == {
+        "2027-01-15": ["overdue"], "2027-01-22": ["escalation"]}
+    worker = _mail_to(smtp, "sw@la.example")
+    assert "OVERDUE" in worker[0] and "[preparation.planning_meeting]" in worker[0]
+    alert = next(m for m in _mail_to(smtp, "tm@la.example") if "so it is escalated to" in m
+                 and "[preparation.planning_meeting]" in m)
+    assert "flagged as overdue to its owner on Fri 15 Jan 2027" in alert
+    assert "not followed through within 5 working days" in alert
+    assert "000 Step 2 Preparation: planning meeting within 2 weeks" in alert
+
+
+def test_an_hour_based_deadline_swept_late_is_flagged_before_it_escalates(
+    db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
+) -> None:
+    """A 48-hour stability meeting due Thu 24 Dec 2026 09:15 that no sweep saw until Mon 11
+    Jan 2027: the breach goes out then, and the escalation five working days after it (Mon 18
+    Jan; Wed 6 Jan had the breach been told on time)."""
+    with session_scope() as session:
+        import_staff(session, text=STAFF, actor="test")
+    open_stability("ST-L4", child="CHILD-L4", requested_at="2026-12-22T09:15:00+00:00")
+    with session_scope() as session:
+        assign(session, ref="ST-L4", role="social_worker", email="sw@la.example", actor="test")
+    rungs: dict[str, list[str]] = {}
+    day = date(2027, 1, 11)
+    while day <= date(2027, 1, 19):
+        written, _ = sweep(str(day))
+        rungs[str(day)] = sorted(f["rung"] for f in written.fired
+                                 if f["key"] == "stability.meeting")
+        day += timedelta(days=1)
+    assert {d: r for d, r in rungs.items() if r} == {
+        "2027-01-11": ["breach"], "2027-01-18": ["escalation"]}
+
+
 def test_two_sweeps_on_one_day_send_nothing_twice(
     db_url: str, today: str, sinks: tuple[SMTPSink, HTTPSSink]
 ) -> None:
@@ -434,7 +488,8 @@ def test_out_of_hours_a_sweep_may_fire_only_the_breach() -> None:
 
     due_at = datetime.fromisoformat("2027-03-19T19:00:00+00:00")
     late = datetime.fromisoformat("2027-03-31T03:30:00+01:00")  # after the escalation's start
-    assert ladder.due_now(None, due_at, {"breach"}, late)[0].name == "escalation"
-    assert ladder.due_now(None, due_at, {"breach"}, late, only=("breach",)) == (None, [])
-    rung, superseded = ladder.due_now(None, due_at, set(), late, only=("breach",))
+    breached = {"breach": date(2027, 3, 19)}
+    assert ladder.due_now(None, due_at, breached, late)[0].name == "escalation"
+    assert ladder.due_now(None, due_at, breached, late, only=("breach",)) == (None, [])
+    rung, superseded = ladder.due_now(None, due_at, {}, late, only=("breach",))
     assert (rung.name, superseded) == ("breach", [])

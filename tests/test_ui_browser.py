@@ -218,8 +218,9 @@ def test_a_practitioner_records_the_suitability_meeting_in_the_prefect_ui(
 
 
 PLACEMENT = "PL-UI"
-EMERGENCY_REFUSAL = ("alternatives_considered: an emergency move needs the alternatives "
-                     "considered (Placement Stability guidance): it must be true to approve it")
+EMERGENCY_REFUSAL = ("alternatives_considered: an emergency move needs a full understanding of "
+                     "the alternative placement options (Placement Stability guidance): it must "
+                     "be true to approve it")
 
 
 def test_an_emergency_move_is_authorised_in_the_prefect_ui_once_alternatives_are_considered(
@@ -258,12 +259,13 @@ def test_an_emergency_move_is_authorised_in_the_prefect_ui_once_alternatives_are
 
         # Every field has its title and its help from the declaration.
         for title in ("Date of the decision", "Decided by", "Decision",
-                      "Immediate safeguarding concern", "Alternatives considered"):
+                      "Immediate safeguarding concern",
+                      "Alternative placement options fully understood"):
             expect(field(title)).to_have_count(1)
             expect(field(title)).to_be_visible()
-        expect(field("Alternatives considered")).to_contain_text(
-            "Required for an emergency move: the alternatives to moving the child were "
-            "considered")
+        expect(field("Alternative placement options fully understood")).to_contain_text(
+            "Required for an emergency move: there is a full understanding of the alternative "
+            "placement options")
         expect(field("Decided by")).to_contain_text("HARP or the relevant Head of Service")
 
         decided = field("Date of the decision")
@@ -283,7 +285,8 @@ def test_an_emergency_move_is_authorised_in_the_prefect_ui_once_alternatives_are
         concern = field("Immediate safeguarding concern").get_by_role("switch")
         concern.click()
         expect(concern).to_have_attribute("aria-checked", "true")
-        considered = field("Alternatives considered").get_by_role("switch")
+        considered = field("Alternative placement options fully understood").get_by_role(
+            "switch")
         expect(considered).to_have_attribute("aria-checked", "false")
         page.screenshot(path=SCREENSHOTS / "1x-placement-authorisation.png")
 
@@ -319,7 +322,8 @@ def test_an_emergency_move_is_authorised_in_the_prefect_ui_once_alternatives_are
         expect(field("Decision").locator(".p-select-button__value")).to_have_text("approved")
         concern = field("Immediate safeguarding concern").get_by_role("switch")
         expect(concern).to_have_attribute("aria-checked", "true")
-        considered = field("Alternatives considered").get_by_role("switch")
+        considered = field("Alternative placement options fully understood").get_by_role(
+            "switch")
         expect(considered).to_have_attribute("aria-checked", "false")
         page.screenshot(path=SCREENSHOTS / "1x-placement-refused.png")
 

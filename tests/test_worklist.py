@@ -17,7 +17,7 @@ from stepdown.notifications import sweep as outbox
 from stepdown.records import get_process, set_waiting
 from stepdown.staff import assign
 from stepdown.tasks.case import run_tags
-from stepdown.trail import case_audit, summary
+from stepdown.trail import case_audit, line, summary
 from stepdown.worklist import (
     MAX_ARTIFACT_ROWS,
     NO_TEAM,
@@ -234,6 +234,82 @@ def test_the_printed_audit_says_why_a_due_date_moved_and_which_process_moved_it(
                      "by": "PL-P2", "opened": "UE-CH-P1-20271105", "note": "Jamie moved"})
     assert shown == {"key": "cla.review#2", "due": "2027-09-27", "because": because,
                      "by": "PL-P2", "opened": "UE-CH-P1-20271105", "note": "..."}
+
+
+def test_the_printed_audit_shows_what_people_wrote_to_explain_a_decision() -> None:
+    written = "Jamie's carer left: the panel said proceed"
+    for action in ("input.corrected", "input.early", "role.acting"):
+        shown = summary({"key": "x.review#1", "reason": written, "earliest": "2027-03-01",
+                         "error": "done_on: bad (got 'Jamie')"}, action)
+        assert shown == {"key": "x.review#1", "reason": written, "earliest": "2027-03-01",
+                         "refused_field": "done_on"}, action
+    # The same text under any other action is not a reason people were asked to write.
+    assert summary({"reason": written}, "process.closed") == {"reason": "..."}
+    assert summary({"reason": "CREQB"}, "process.opened") == {"reason": "CREQB"}  # a code
+    assert summary({"reason": 7}, "input.early") == {"reason": 7}
+
+
+def test_a_written_reason_stays_on_its_line_of_the_printed_trail() -> None:
+    assert line({"key": "x#1", "reason": 'Two lines\nand "quotes"\x1b[31m', "title": "..."}) == (
+        'key=x#1 reason="Two lines\\nand \\"quotes\\"\\u001b[31m" title=...')
+    assert line({"because": "brought forward: within 20 working days"}) == (
+        'because="brought forward: within 20 working days"')
+    assert line({"reason": "Zoë's move"}) == 'reason="Zoë\'s move"'
+
+
+def test_the_audit_trail_shows_the_reasons_and_nothing_else_carries_them(
+        db_url: str, today: str) -> None:
+    """A correction's reason, an early input's and an acting person's, as written, in the
+    trail, on the table and in its JSON; and in no notification the sweep writes."""
+    from stepdown.corrections import correct_input
+    from stepdown.staff import import_staff
+    from tests.test_input_rules import case_at
+    from tests.test_sweep import STAFF
+
+    early = "The carers' work takes them abroad in March"
+    acting = "Sam is on leave until March: Sol covers the visits"
+    corrected = "Recorded against the wrong case; the review was not held"
+    with session_scope() as session:
+        import_staff(session, text=STAFF, actor="test")
+    case_at("SD-A5", 11)  # in the introduction stage (S = 2027-01-25)
+    with session_scope() as session:
+        assign(session, ref="SD-A5", role="social_worker", email="ssw@la.example",
+               actor="test", acting=acting)
+    submit("SD-A5", "introduction.final_review",
+           {"done_on": "2027-02-22", "outcome": "move", "early_reason": early})
+    with session_scope() as session:
+        correct_input(session, ref="SD-A5", key="introduction.final_review", reason=corrected,
+                      actor="cli")
+    with session_scope() as session:
+        rows = case_audit(session, ref="SD-A5")
+    details = {row["action"]: row["detail"] for row in rows}
+    assert details["role.acting"] == {"role": "social_worker", "person": "ssw@la.example",
+                                      "directory_role": "supervising_social_worker",
+                                      "reason": acting}
+    assert details["input.early"] == {"key": "introduction.final_review",
+                                      "earliest": "2027-03-01", "reason": early}
+    assert details["input.corrected"]["reason"] == corrected
+    assert details["input.corrected"]["key"] == "introduction.final_review"
+
+    as_json = runner.invoke(app, ["case", "audit", "SD-A5", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    assert [r["detail"] for r in json.loads(as_json.stdout)] == [r["detail"] for r in rows]
+    table = runner.invoke(app, ["case", "audit", "SD-A5"]).stdout.splitlines()
+    assert any(r.split()[2] == "role.acting" and r.endswith(f'reason="{acting}"')
+               for r in table)
+    assert any(r.split()[2] == "input.early" and r.endswith(
+        f'key=introduction.final_review earliest=2027-03-01 reason="{early}"') for r in table)
+    assert any(r.split()[2] == "input.corrected" and f'reason="{corrected}"' in r
+               for r in table)
+
+    with session_scope() as session:  # everything the sweep would send, as of a month on
+        outbox.write(session, as_of=date(2027, 3, 1), cutoff=outbox.end_of_day(
+            date(2027, 3, 1)))
+    with get_engine().connect() as connection:
+        messages = repr(connection.execute(sa.text("SELECT * FROM message")).all())
+    assert "'ssw@la.example'" in messages  # the sweep wrote to the acting social worker
+    for text in (early, acting, corrected):
+        assert text not in messages
 
 
 runner = CliRunner()

@@ -21,6 +21,9 @@ class ObligationView:
     done_on: date | None = None
     earliest_on: date | None = None
     due_on: date | None = None
+    # False for an obligation opened on a provisional first day (a move recorded without the day
+    # it was put forward): its completion is not refused for being before that day.
+    bounded: bool = True
 
 
 @dataclass
@@ -43,6 +46,9 @@ class CaseView:
     child_done: dict[str, list[date]] = field(default_factory=dict)
     child: str = ""  # the child's opaque reference
     stages: tuple[str, ...] = ()  # the process's stages, in order (its declaration's)
+    # The process opened on a day that is not a practice date (records.provisional_start): its
+    # first stage's forms are not refused for being before that day.
+    provisional_start: bool = False
 
 
 @dataclass
@@ -100,7 +106,8 @@ def check_obligation_open(case: CaseView, key: str) -> ObligationView:
 
 
 def check_done_on(key: str, obligation: ObligationView, form: Done, *, today: date) -> None:
-    check_date("done_on", form.done_on, not_before=obligation.opened_on,
+    check_date("done_on", form.done_on,
+               not_before=obligation.opened_on if obligation.bounded else None,
                what=f"{key} opened", today=today)
     check_not_early(key, obligation, form)
 

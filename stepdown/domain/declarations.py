@@ -31,7 +31,7 @@ from stepdown.domain.vocabulary import ROLES
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _FORM_KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$")
 FORM_KINDS = ("opening", "stage", "completion")
-LINK_TYPES = ("shows", "disrupts", "opens", "ends")
+LINK_TYPES = ("shows", "disrupts", "opens", "ends", "follows")
 
 
 class DeclarationError(ValueError):
@@ -189,6 +189,11 @@ class FormDecl:
     not_before: str | None = None  # form:<key>.<field>; default: the stage's start
     not_before_what: str = ""
     opens_on: str = "date_field"  # an opening form: the process opens on its date, or "today"
+    # With opens_on = "today": the field (a date) that, when given, is the day the process
+    # opened (a move put forward). Without it the process opens on the earlier of its date and
+    # the day it is recorded, provisionally: nothing in its first stage is refused for being
+    # before that day (recorded after the fact, DOMAIN.md section 1).
+    opens_from: str | None = None
     # A stage form submitted while the process is in an earlier stage: why it cannot be yet
     # (a move before it is authorised).
     not_yet: str = ""
@@ -238,9 +243,13 @@ class Link:
     opens: an accepted ``form`` (when ``when`` holds) opens a ``kind`` process for the child,
     with reference ``ref`` (``{ref}`` is this process's, ``{child}`` the child's, a date field
     takes a format: ``{ended_on:%Y%m%d}``) and opening ``data``: each opening field from a
-    condition (true or false) or from this form's fields (``a|b``: the first given).
+    condition (true or false), or ``a|b``: the first given of this form's fields, the opening's
+    (``opening.<field>``) and quoted literals (``'OTHER'``).
     ends: an accepted ``form`` (when ``when`` holds) closes the child's other open ``kind``
-    processes (in ``stage``, when given) with ``outcome``: a new move ends the last placement."""
+    processes (in ``stage``, when given) with ``outcome``: a new move ends the last placement.
+    follows: opening this process fills each opening field of ``data`` left empty from the
+    child's open ``kind`` process's opening (``{field = "its field"}``): the placement a move
+    is from."""
 
     type: str
     kind: str
@@ -402,7 +411,7 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
         raise DeclarationError(f"{where}: kind must be one of {', '.join(FORM_KINDS)}")
     allowed = {"key", "kind", "model", "title", "description", "field", "stage", "date_field",
                "once", "not_before", "not_before_what", "refuse", "complete", "on", "exception",
-               "source", "opens_on", "not_yet"}
+               "source", "opens_on", "opens_from", "not_yet"}
     unknown = set(raw) - allowed
     if unknown:
         raise DeclarationError(f"{where}: {', '.join(sorted(unknown))} not allowed")
@@ -413,6 +422,10 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
     names = {f.name for f in fields} | ({"done_on"} if kind == "completion" else set())
     if date_field not in names:
         raise DeclarationError(f"{where}: date_field {date_field!r} is not one of its fields")
+    opens_from = raw.get("opens_from")
+    if opens_from is not None and (opens_from not in names or raw.get("opens_on") != "today"):
+        raise DeclarationError(f"{where}: opens_from {opens_from!r} must be one of its fields, "
+                               "with opens_on = \"today\"")
     refuse = tuple(Refuse(field=str(r.get("field", "form")), rule=str(r.get("rule", "")),
                           when=_cond(r, where), check=r.get("check"))
                    for r in raw.get("refuse", ()))
@@ -438,6 +451,7 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
                     not_before=raw.get("not_before"),
                     not_before_what=str(raw.get("not_before_what", "")),
                     opens_on=str(raw.get("opens_on", "date_field")),
+                    opens_from=str(opens_from) if opens_from is not None else None,
                     not_yet=str(raw.get("not_yet", "")), refuse=refuse,
                     complete=complete, on=on, exceptions=exceptions,
                     source=str(raw.get("source", "")))

@@ -8,7 +8,8 @@ them due: a chain's next occurrence once the previous one is done; a series once
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -58,6 +59,9 @@ class Planned:
     title_text: str | None = None
     note: str | None = None  # why the due date is not the rule's own (pulled forward by a move)
     cancelled_because: str | None = None  # why the plan cancels it (a pause), for the audit trail
+    # Done by the same event recorded in the child's other process (``done_by``): the day and
+    # that process's reference.
+    done_elsewhere: tuple[date, str] | None = None
 
     @property
     def stage(self) -> str:
@@ -87,7 +91,9 @@ def as_when(value: Any) -> date | datetime | None:
 class _Planner:
     def __init__(self, policy: Policy, facts: Facts) -> None:
         self.policy = policy
-        self.facts = facts
+        # Its own copy of what is done: an occurrence done by the child's other process
+        # (``done_by``) is done for the rules after it too (a care plan after the review).
+        self.facts = replace(facts, done=dict(facts.done))
         self.out: dict[str, Planned] = {}
 
     # -- anchors ---------------------------------------------------------------------------------
@@ -131,6 +137,16 @@ class _Planner:
             return None  # a deadline set before another is before its anchor by design
         return self.anchor(expr.anchor)
 
+    def elsewhere(self, rule: Rule, opened: date | datetime,
+                  used: Collection[tuple[date, str]] = ()) -> tuple[date, str] | None:
+        """The first event of ``done_by`` in the child's other processes on or after the
+        obligation opened (and not ``used`` by an earlier occurrence): the same event, recorded
+        there (one looked-after review)."""
+        events = sorted((day, ref) for event in rule.done_by
+                        for day, ref in self.facts.child.get(event.text, ())
+                        if day >= _day(opened) and (day, ref) not in used)
+        return events[0] if events else None
+
     # -- emitting --------------------------------------------------------------------------------
     def emit(self, rule: Rule, key: str, opened: date | datetime, due: date | datetime | None,
              earliest: date | datetime | None = None, completion: str | None = None,
@@ -171,8 +187,14 @@ class _Planner:
         if due is not None and sooner is not None and _day(sooner) < _day(due):
             due, base = sooner, self.based(rule.or_earlier)
         owner = self.recorded(rule.owner_from) if rule.owner_from else None
-        self.emit(rule, rule.key, opened, due, earliest, owner=str(owner) if owner else None,
-                  anchor=base)
+        planned = self.emit(rule, rule.key, opened, due, earliest,
+                            owner=str(owner) if owner else None, anchor=base)
+        if rule.done_by and rule.key not in self.facts.done:
+            elsewhere = self.elsewhere(rule, opened)
+            if elsewhere is not None:
+                self.out[rule.key] = replace(planned, done_elsewhere=elsewhere)
+                self.facts.done[rule.key] = Completion(elsewhere[0],
+                                                       {"recorded_in": elsewhere[1]})
 
     def actions(self, rule: Rule) -> None:
         """One obligation per action agreed at a completion: its own title, owner and due date."""
@@ -189,10 +211,17 @@ class _Planner:
         start = self.anchor(rule.first.anchor)
         opened = start
         due, base = self.value(rule.first), self.based(rule.first)
+        used: set[tuple[date, str]] = set()
         k = n = 1  # k numbers the occurrences; n counts them since the timetable (re)started
         while due is not None and opened is not None and k <= _MAX_OCCURRENCES:
             key = f"{rule.key}#{k}"
             done = self.facts.done.get(key)
+            elsewhere = (self.elsewhere(rule, opened, used) if rule.done_by and done is None
+                         else None)
+            if elsewhere is not None:  # recorded in the child's other process: done here too
+                done = Completion(elsewhere[0], {"recorded_in": elsewhere[1]})
+                self.facts.done[key] = done
+                used.add(elsewhere)  # one event is one occurrence
             pause = self.paused(rule, opened) if done is None else None
             if pause is not None:
                 # Not needed while the child's other process is in its stage (a placement has
@@ -208,6 +237,8 @@ class _Planner:
                 continue
             due, base, note = self.pulled(rule, opened, due, base, done)
             planned = self.emit(rule, key, opened, due, anchor=base, note=note)
+            if elsewhere is not None:
+                self.out[key] = planned = replace(planned, done_elsewhere=elsewhere)
             if planned.cancelled or done is None:
                 return
             every = rule.intervals[n - 1] if n <= len(rule.intervals) else rule.every

@@ -47,25 +47,27 @@ class PolicyError(ValueError):
 
 
 _CHILD = re.compile(r"^(?P<kind>[a-z][a-z0-9_]*):"
-                    r"(?P<anchor>stage:[a-z_]+|form:[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+)$")
+                    r"(?P<anchor>stage:[a-z_]+|form:[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+"
+                    r"|done:[a-z0-9_]+\.[a-z0-9_]+)$")
 
 
 @dataclass(frozen=True)
 class ChildEvent:
     """A dated event in the child's other processes of ``kind``: a stage's start
-    (``placement:stage:placement``) or a form's date field
-    (``placement:form:placement.move.moved_on``)."""
+    (``placement:stage:placement``), a form's date field
+    (``placement:form:placement.move.moved_on``) or an obligation done (``cla:done:cla.review``:
+    any occurrence, ``#k``, of it)."""
 
     kind: str
     anchor: Anchor
     text: str
 
     @classmethod
-    def parse(cls, text: str, what: str = "pulled_by") -> ChildEvent:
+    def parse(cls, text: str) -> ChildEvent:
         match = _CHILD.match(text.strip())
         if not match:
-            raise PolicyError(f"{what} {text!r} is not '<kind>:stage:<name>' or "
-                              "'<kind>:form:<form>.<field>'")
+            raise PolicyError(f"child event {text!r} is not '<kind>:stage:<name>', "
+                              "'<kind>:form:<form>.<field>' or '<kind>:done:<key>'")
         return cls(match.group("kind"), Anchor.parse(match.group("anchor"), stage=""), text)
 
 
@@ -177,6 +179,10 @@ class Rule:
     # pause begins is cancelled; when the pause ends the timetable starts again, ``first``'s
     # offset after that day.
     paused_by: tuple[ChildEvent, ...] = ()
+    # once, chain: the same event recorded in the child's other process is this obligation
+    # done (one looked-after review, asked for by Step Down and by the cla process): an event
+    # of ``done_by`` on or after the obligation opened, while it is open, completes it
+    done_by: tuple[ChildEvent, ...] = ()
     # chain: a slower interval once ``then_after`` has passed since the first anchor, when the
     # previous occurrence's completion says ``then_when`` (a long-term match: 6-monthly visits)
     then_every: Duration | None = None
@@ -224,9 +230,9 @@ class Policy:
 
 _ALLOWED = {
     "once": {"due", "earliest", "opens", "completion", "ends_with_stage", "owner_from",
-             "or_earlier"},
+             "or_earlier", "done_by"},
     "chain": {"first", "every", "intervals", "pulled_by", "pulled_to", "pulled_what", "then_every",
-              "then_after", "then_when", "completion", "paused_by"},
+              "then_after", "then_when", "completion", "done_by", "paused_by"},
     "each": {"of", "due", "opens", "completion"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
                "earliest_last", "extend_field", "extend_value", "extend_count"},
@@ -288,9 +294,14 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
         def dur(name: str) -> Duration | None:
             return _duration(raw[name], terms) if name in raw else None
 
+        done_by = tuple(ChildEvent.parse(str(t)) for t in raw.get("done_by", ()))
+        for event in done_by:
+            if event.kind not in catalogue.processes:
+                raise PolicyError(f"{where}: done_by {event.text!r}: {event.kind!r} is not a "
+                                  "declared kind")
         common = dict(key=raw["key"], process=raw["process"], stage=stage, owner=raw["owner"],
                       title=raw["title"], source=raw["source"], kind=kind,
-                      when=_condition(raw, "when", catalogue))
+                      when=_condition(raw, "when", catalogue), done_by=done_by)
         if kind == "once":
             return Rule(**common, due=expr("due"), earliest=expr("earliest"), opens=expr("opens"),
                         completion=raw.get("completion"),
@@ -318,8 +329,7 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
                                       "it reads")
                 completion_fields = {f.name for f in decl.fields}
             pulled = tuple(ChildEvent.parse(str(t)) for t in raw.get("pulled_by", ()))
-            paused = tuple(ChildEvent.parse(str(t), what="paused_by")
-                           for t in raw.get("paused_by", ()))
+            paused = tuple(ChildEvent.parse(str(t)) for t in raw.get("paused_by", ()))
             for name, events in (("pulled_by", pulled), ("paused_by", paused)):
                 for event in events:
                     if event.kind not in catalogue.processes:
@@ -552,6 +562,9 @@ def _check_names(rules: tuple[Rule, ...], catalogue: Catalogue, origins: list[st
             check(path, rule, "pulled_by", event.anchor, event.kind)
         for event in rule.paused_by:
             check(path, rule, "paused_by", event.anchor, event.kind)
+        for event in rule.done_by:  # a policy without that rule of the other kind never sees it
+            if event.anchor.name.split("#", 1)[0] in keys.get(event.kind, set()):
+                check(path, rule, "done_by", event.anchor, event.kind)
         after = rule.after or rule.key  # the completion a list, an extension or a series reads
         for what in ("list_field", "field", "weeks_field", "extend_field"):
             name = getattr(rule, what)

@@ -78,6 +78,8 @@ def _day(value: Any) -> date:
 def _not_before(form: FormDecl, case: CaseView) -> tuple[date | None, str]:
     if form.not_before is None:
         assert form.stage is not None
+        if case.provisional_start and case.stages and form.stage == case.stages[0]:
+            return None, ""  # the first day is not a practice date: recorded after the fact
         return case.stage_starts.get(form.stage), f"{form.stage} began"
     key, _, name = form.not_before.removeprefix("form:").rpartition(".")
     recorded = case.forms.get(key)
@@ -116,12 +118,25 @@ def _links(catalogue: Catalogue, form: FormDecl, case: CaseView, values: dict[st
             if any(op in expression for op in ("==", "!=", ">", "<", " in ", "not ")):
                 opening[name] = holds(Condition.parse(expression), case, values, settings)
             else:
-                opening[name] = next((values[f] for f in expression.split("|")
-                                      if values.get(f) is not None), None)
+                opening[name] = next((v for v in (_term(case, values, t)
+                                                  for t in expression.split("|"))
+                                      if v is not None), None)
         ref = render(link.ref, {**_dated(values), "ref": case.ref, "kind": link.kind,
                                 "child": case.child}, settings)
         opening["opened_by"] = case.ref
         effects.opens.append((link.kind, ref, opening, on))
+
+
+def _term(case: CaseView, values: dict[str, Any], term: str) -> Any:
+    """One term of a link's opening value: a quoted literal, ``opening.<field>`` (the case's
+    opening form), or a field of the accepted form."""
+    term = term.strip()
+    if len(term) >= 2 and term[0] == term[-1] == "'":
+        return term[1:-1]
+    if term.startswith("opening."):
+        recorded = case.forms.get(case.opening) or [{}]
+        return recorded[0].get(term.removeprefix("opening."))
+    return values.get(term)
 
 
 def _dated(values: dict[str, Any]) -> dict[str, Any]:

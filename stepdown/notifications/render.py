@@ -39,6 +39,9 @@ class Item:
     rung: str
     previous_owner: str | None = None
     unassigned: bool = False
+    source: str = ""  # the policy's source of the obligation's timescale (never typed text)
+    flagged_on: date | None = None  # the day its owner was flagged overdue (an escalation)
+    escalate_after: int = 5  # the policy's working days from the flag to the escalation
 
     @property
     def section(self) -> str:
@@ -111,12 +114,18 @@ def digest(day: date, items: list[Item]) -> tuple[str, str]:
 
 
 def escalation(day: date, item: Item, manager: str) -> tuple[str, str]:
+    """The manager's alert. It is true by construction: an obligation escalates only once its
+    owner was flagged overdue ``escalate_after`` working days before (ladder.due_now)."""
     subject = f"stepdown escalation: {item.ref} {item.title} is yours now"
+    flagged = f" on {day_text(item.flagged_on)}" if item.flagged_on else ""
+    days = f"{item.escalate_after} working day{'s' if item.escalate_after != 1 else ''}"
     body = [
         f"{item.ref}: {item.title} [{item.key}] was due {item.due_text()} and is "
         f"{item.lateness(day)}.",
-        "It was flagged as overdue and not followed through within 5 working days, so it is "
-        f"escalated to {manager}, who now owns it (Improving Placement Stability, Appendix 1).",
+        f"It was flagged as overdue to its owner{flagged} and not followed through within "
+        f"{days}, so it is escalated to {manager}, who now owns it (the follow-up and "
+        "escalation of Improving Placement Stability, Appendix 1).",
+        *([f"The standard it is due by: {item.source}."] if item.source else []),
         f"Owner role: {item.owner_role}" + (f"; was owned by {item.previous_owner}."
                                             if item.previous_owner else "; nobody was assigned."),
         f"Case in Prefect: {item.link}",

@@ -63,14 +63,17 @@ class Written:
     messages: int = 0
 
 
-def _fired(session: Session, ids: list[int]) -> dict[int, set[str]]:
-    out: dict[int, set[str]] = defaultdict(set)
+def _fired(session: Session, ids: list[int]) -> dict[int, dict[str, date]]:
+    """Each obligation's fired rungs, with the first day each fired (an escalation is counted
+    from the day its flag really went out)."""
+    out: dict[int, dict[str, date]] = defaultdict(dict)
     for start in range(0, len(ids), 5000):
         chunk = ids[start:start + 5000]
-        for obligation_id, rung in session.exec(
-                select(Notice.obligation_id, Notice.rung)
+        for obligation_id, rung, day in session.exec(
+                select(col(Notice.obligation_id), col(Notice.rung), col(Notice.swept_on))
                 .where(col(Notice.obligation_id).in_(chunk))).all():
-            out[obligation_id].add(rung)
+            seen = out[obligation_id]
+            seen[rung] = min(seen.get(rung, day), day)
     return out
 
 
@@ -137,7 +140,8 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
         item = _item(obligation, process, policy, links, rung.name,
                      previous_owner=(owner.email if owner and rung.name == ESCALATION
                                      else None),
-                     unassigned=owner is None)
+                     unassigned=owner is None,
+                     flagged_on=fired[obligation.id or 0].get(ladder.flag_rung(obligation.due_at)))
         items[obligation.id or 0] = item
         recipients: list[str] = []
         if rung.name == ESCALATION:
@@ -174,8 +178,8 @@ def write(session: Session, *, as_of: date, cutoff: datetime, hourly: bool = Fal
             notice(obligation, rung.name, NOBODY, "none")
         written.fired.append({"ref": process.ref, "key": obligation.key, "rung": rung.name,
                               "due": item.due_text(), "to": ", ".join(recipients) or "nobody"})
-        set_first_rung(obligation, fired[obligation.id or 0] | {r.name for r in superseded}
-                       | {rung.name}, policy)
+        set_first_rung(obligation, {**{r.name: as_of for r in superseded},
+                                    rung.name: as_of, **fired[obligation.id or 0]}, policy)
         session.add(obligation)
     session.add_all(notices)
     session.flush()
@@ -256,15 +260,17 @@ def _items_for(session: Session, obligation_ids: set[int]) -> dict[int, render.I
 
 
 def _item(obligation: Obligation, process: Process, policy: Any, links: dict[int, str],
-          rung: str, *, previous_owner: str | None = None, unassigned: bool = False
-          ) -> render.Item:
-    """An obligation as a message shows it: the policy's title, never typed wording."""
+          rung: str, *, previous_owner: str | None = None, unassigned: bool = False,
+          flagged_on: date | None = None) -> render.Item:
+    """An obligation as a message shows it: the policy's title and source, never typed
+    wording."""
     rule = policy.rule_for_key(obligation.key)
     return render.Item(
         ref=process.ref, key=obligation.key, title=rule.title if rule else obligation.key,
         owner_role=obligation.owner_role, due_on=obligation.due_on, due_at=obligation.due_at,
         link=links.get(process.id or 0) or ui_base(), rung=rung, previous_owner=previous_owner,
-        unassigned=unassigned)
+        unassigned=unassigned, source=rule.source if rule else obligation.source,
+        flagged_on=flagged_on, escalate_after=policy.escalate_after)
 
 
 # ------------------------------------------------------------------------------------ delivery
