@@ -184,6 +184,8 @@ def stage_forms() -> list[FormDoc]:
 def _completion_of(rule: Rule) -> dict[str, str]:
     """The keys of ``rule`` that take a completion other than Done, described for people."""
     if rule.completion:
+        if rule.kind == "chain" and not rule.number_first:
+            return {rule.completion: f"{rule.key} (then {rule.key}#2, #3, ...)"}
         suffix = "#k" if rule.kind == "extension" else ""
         return {rule.completion: f"{rule.key}{suffix}"}
     if rule.completion_last and rule.count:
@@ -197,7 +199,7 @@ def completion_for_key(policy: Policy, key: str) -> str | None:
     """The completion an obligation key takes (None: the plain Done form); else UnknownForm."""
     rule = policy.rule_for_key(key)
     base, _, number = key.partition("#")
-    if rule is None or (number and not number.isdigit()):
+    if rule is None or (number and not number.replace(".", "", 1).isdigit()):
         raise UnknownForm(f"key: {key!r} is not a form or an obligation key of the policy "
                           "(see `stepdown forms`)")
     if rule.completion:

@@ -18,6 +18,7 @@ from stepdown.config import get_settings
 from stepdown.domain import ladder
 from stepdown.domain.calendar import LONDON
 from stepdown.domain.case import CaseView, Effects, ObligationView
+from stepdown.domain.checks import stability_meeting_days
 from stepdown.domain.declarations import Catalogue, FormDecl, load_catalogue
 from stepdown.domain.engine import Completion, Facts, as_when, plan
 from stepdown.domain.forms import FormError
@@ -133,8 +134,8 @@ def open_process(session: Session, *, ref: str, kind: str, child_ref: str, stage
 
 
 def stability_meetings(session: Session, *, child_ref: str) -> list[date]:
-    """The days stability meetings were held for a child."""
-    return child_done(session, child_ref=child_ref).get("stability.meeting", [])
+    """The days stability meetings, first and follow-up, were held for a child."""
+    return stability_meeting_days(child_done(session, child_ref=child_ref))
 
 
 def child_done(session: Session, *, child_ref: str,

@@ -1,9 +1,13 @@
 """The monthly breakdown report (source 001: placement endings are counted and analysed monthly).
 
 For a month: unplanned endings by SSDA903 reason and by placement type, whether a stability
-meeting preceded each (held for the child in the 84 days up to the ending, the same window as the
-waiver), stability meetings requested and held within their window, and stability actions
-overdue at the end of the month (or on the day asked, if earlier).
+meeting preceded each (a first or a follow-up meeting held for the child in the 84 days up to the
+ending, the same window as the waiver), stability meetings requested and held within their
+window, follow-up meetings held, the meetings held that month with an exception (minimum
+attendance, the child's views, the support plan, the carer's and the child's feedback at an
+unplanned ending meeting: each a declared exception with a name, worked out from the meeting's
+record) and stability actions, of first and follow-up meetings, overdue at the end of the month
+(or on the day asked, if earlier).
 
 The endings are the unplanned-ending processes and the endings read from the authority's SSDA903
 data (``placement_ending``), one per child and day: an imported ending with a process is counted
@@ -24,10 +28,13 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from stepdown.domain.calendar import LONDON, local_date
+from stepdown.domain.checks import STABILITY_MEETINGS, stability_meeting_days
+from stepdown.domain.declarations import FormDecl
 from stepdown.domain.forms import FormError
+from stepdown.domain.process import exception_holds
 from stepdown.domain.vocabulary import OPEN_STATUSES
 from stepdown.models.tables import Obligation, PlacementEnding, Process
-from stepdown.records import accepted_forms, stability_meetings
+from stepdown.records import accepted_forms, current_policy, declarations, stability_meetings
 
 PRECEDED_WITHIN = timedelta(days=84)
 
@@ -100,16 +107,78 @@ def _endings(session: Session, first: date, last: date) -> list[dict[str, Any]]:
 
 
 def _stability_meetings(session: Session, children: set[str]) -> dict[str, list[date]]:
-    """The days stability meetings were held, by child, for the children given."""
-    query = (select(Process.child_ref, col(Obligation.done_on))
+    """The days stability meetings, first and follow-up, were held, by child, for the children
+    given."""
+    query = (select(Process.child_ref, Obligation.key, col(Obligation.done_on))
              .join(Process, col(Process.id) == col(Obligation.process_id))
-             .where(Obligation.key == "stability.meeting", Obligation.status == "done",
+             .where(Process.kind == "stability", Obligation.status == "done",
                     col(Process.child_ref).in_(sorted(children))))
-    out: dict[str, list[date]] = {}
-    for child, done_on in session.exec(query).all():
+    done: dict[str, dict[str, list[date]]] = {}
+    for child, key, done_on in session.exec(query).all():
         if done_on is not None:
-            out.setdefault(child, []).append(done_on)
-    return out
+            done.setdefault(child, {}).setdefault(key, []).append(done_on)
+    return {child: stability_meeting_days(keys) for child, keys in done.items()}
+
+
+EXCEPTION_KINDS = ("stability", "unplanned_ending")
+
+
+def named_exceptions() -> dict[str, FormDecl]:
+    """The completion forms of the stability and unplanned ending processes with named
+    exceptions (the meetings), by form key."""
+    return {key: form for key, form in declarations().completions().items()
+            if form.process in EXCEPTION_KINDS and any(e.name for e in form.exceptions)}
+
+
+def exception_label(form: str, name: str) -> str:
+    """``stability_meeting``, ``minimum_attendance``: "stability meeting: minimum attendance"."""
+    return f"{form.replace('_', ' ')}: {name.replace('_', ' ')}"
+
+
+def _exceptions(session: Session, first: date, last: date) -> dict[str, Any]:
+    """The meetings held in the month whose record shows an exception, each exception by its
+    declared name; and the stability meetings that left the support plan review unrecorded."""
+    forms = named_exceptions()
+    settings = current_policy().settings
+    counts: Counter[str] = Counter({f"{key}.{e.name}": 0 for key, form in forms.items()
+                                    for e in form.exceptions if e.name})
+    meetings: list[dict[str, Any]] = []
+    unrecorded = 0
+    query = (select(Obligation, Process)
+             .join(Process, col(Process.id) == col(Obligation.process_id))
+             .where(col(Process.kind).in_(EXCEPTION_KINDS), Obligation.status == "done",
+                    col(Obligation.done_on) >= first, col(Obligation.done_on) <= last,
+                    col(Obligation.completion).in_(sorted(forms)))
+             .order_by(col(Obligation.done_on), col(Obligation.id)))
+    for row, process in session.exec(query).all():
+        form, values = forms[str(row.completion)], dict(row.data or {})
+
+        def when(condition: Any, values: dict[str, Any] = values) -> bool:
+            return condition is None or bool(condition.holds(values, done=set(), forms=set(),
+                                                             settings=settings))
+
+        names = [e.name for e in form.exceptions if e.name and exception_holds(e, values, when)]
+        if row.key.split("#", 1)[0] in STABILITY_MEETINGS and values.get(
+                "support_plan_reviewed") is None:
+            unrecorded += 1
+        counts.update(f"{form.key}.{name}" for name in names)
+        if names:
+            meetings.append({"ref": process.ref, "key": row.key, "done_on": str(row.done_on),
+                             "exceptions": names})
+    return {"meetings_with_exceptions": len(meetings), "by_exception": dict(sorted(counts.items())),
+            "support_plan_review_not_recorded": unrecorded, "meetings": meetings}
+
+
+def _follow_ups(session: Session, first: date, last: date) -> dict[str, int]:
+    """Follow-up stability meetings held in the month, and what they decided."""
+    query = (select(Obligation)
+             .join(Process, col(Process.id) == col(Obligation.process_id))
+             .where(Process.kind == "stability", Obligation.status == "done",
+                    col(Obligation.key).startswith("stability.next_meeting"),
+                    col(Obligation.done_on) >= first, col(Obligation.done_on) <= last))
+    outcomes = [str((row.data or {}).get("outcome")) for row in session.exec(query).all()]
+    return {"held": len(outcomes), "placement_stable": outcomes.count("stable"),
+            "move": outcomes.count("planned_move") + outcomes.count("urgent_move")}
 
 
 def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
@@ -145,7 +214,8 @@ def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
     overdue = []
     actions = (select(Obligation, Process)
                .join(Process, col(Process.id) == col(Obligation.process_id))
-               .where(col(Obligation.key).startswith("stability.action#"),
+               .where(sa.or_(col(Obligation.key).startswith("stability.action#"),
+                             col(Obligation.key).startswith("stability.follow_up_action#")),
                       col(Obligation.due_on) < cutoff)
                .order_by(col(Obligation.due_on), col(Obligation.id)))
     for action, case in session.exec(actions).all():
@@ -180,6 +250,8 @@ def breakdowns(session: Session, *, month: str, as_of: date) -> dict[str, Any]:
             "held_late": late,
             "window_passed_not_held": missed,
         },
+        "follow_up_meetings": _follow_ups(session, first, last),
+        "exceptions": _exceptions(session, first, last),
         "overdue_actions": {"total": len(overdue), "actions": overdue},
     }
 
@@ -204,6 +276,17 @@ def table_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         {"measure": "  held within the window", "value": meetings["held_within_window"]},
         {"measure": "  held late", "value": meetings["held_late"]},
         {"measure": "Window passed, meeting not held", "value": meetings["window_passed_not_held"]},
+        {"measure": "Follow-up stability meetings held",
+         "value": report["follow_up_meetings"]["held"]},
+        {"measure": "  placement found stable",
+         "value": report["follow_up_meetings"]["placement_stable"]},
+        {"measure": "  a move decided", "value": report["follow_up_meetings"]["move"]},
+        {"measure": "Meetings with an exception",
+         "value": report["exceptions"]["meetings_with_exceptions"]},
+        *({"measure": f"  {exception_label(*key.split('.', 1))}", "value": n}
+          for key, n in report["exceptions"]["by_exception"].items()),
+        {"measure": "Stability meetings: support plan review not recorded",
+         "value": report["exceptions"]["support_plan_review_not_recorded"]},
         {"measure": "Stability actions overdue", "value": report["overdue_actions"]["total"]},
     ]
     return rows
@@ -269,6 +352,10 @@ def trend(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
             **{f"reason_{code}": endings["by_reason"].get(code, 0) for code in REASONS},
             **{f"placement_{p}": endings["by_placement_type"].get(p, 0) for p in places},
             "stability_meetings_held": report["stability_meetings"]["held"],
+            "follow_up_meetings_held": report["follow_up_meetings"]["held"],
+            "meetings_with_exceptions": report["exceptions"]["meetings_with_exceptions"],
+            **{f"exception_{key.replace('.', '_')}": n
+               for key, n in report["exceptions"]["by_exception"].items()},
             "stability_actions_overdue": report["overdue_actions"]["total"],
         })
     return rows

@@ -56,6 +56,12 @@ def _chain(rule: Rule) -> str:
     parts += [f"#{k}: {duration_text(gap)} after #{k - 1} is done"
               for k, gap in enumerate(rule.intervals, start=2)]
     parts.append(f"then every {duration_text(rule.every)} after the previous one is done")
+    if rule.or_earlier_field:
+        parts.append(f"or on the {rule.or_earlier_field} the one it follows recorded, if earlier")
+    if rule.last_when is not None:
+        parts.append(f"the last is one completed with {rule.last_when.text}")
+    if rule.ends_with:
+        parts.append(f"until {rule.ends_with} has ended")
     if rule.then_every is not None and rule.then_after is not None and rule.then_when:
         parts.append(f"every {duration_text(rule.then_every)} once {duration_text(rule.then_after)}"
                      f" have passed, when the previous one records {rule.then_when.text}")
@@ -99,6 +105,9 @@ def due_text(rule: Rule) -> str:
     elif rule.kind == "actions":
         text = (f"as agreed at {rule.after}: each item of its {rule.list_field}, with its own "
                 "due date and owner")
+    elif rule.kind == "each" and rule.due is None:
+        assert rule.opens is not None
+        text = f"for each {rule.of}: no due date (a checklist item), from {expr_text(rule.opens)}"
     elif rule.kind == "each":
         assert rule.due is not None
         text = f"for each {rule.of}: {expr_text(rule.due)}"
@@ -116,6 +125,8 @@ def due_text(rule: Rule) -> str:
 
 
 def owner_text(rule: Rule) -> str:
+    if rule.owner_field is not None:
+        return f"{rule.owner} (or {rule.of}.{rule.owner_field})"
     if rule.owner_from is None:
         return rule.owner
     return f"{rule.owner} (or {anchor_text(rule.owner_from)})"

@@ -78,3 +78,74 @@ def test_a_month_with_nothing_in_it_and_the_default_month(db_url: str, today: st
     assert report["overdue_actions"]["total"] == 0
     assert previous_month(clock.today()) == "2027-11"
     assert previous_month(__import__("datetime").date(2027, 1, 15)) == "2026-12"
+
+
+FOLLOW_UP = {"chair": "team_manager", "attendees": ATTENDED, "child_views_recorded": True,
+             "support_plan_reviewed": True, "actions": []}
+FEEDBACK = {"carer_feedback_taken": True, "child_feedback_taken": True}
+
+
+def test_september_2027_exceptions_follow_ups_and_their_actions(db_url: str, today: str) -> None:
+    """The month's meetings with an exception, as the stability meeting's minimum attendance
+    is (001 Appendix 1), and the unplanned ending meeting's feedback not taken (001 section
+    6: "will always include feedback from the foster carer and the child")."""
+    # G: first meeting 2 June (no support plan review recorded); follow-up Thu 2 September,
+    # without the supervising social worker, finds the placement stable; its action due Mon
+    # 13 September is still open at the month's end.
+    open_stability("ST-G", child="CH-G", requested_at="2027-06-01T09:00:00+01:00")
+    submit("ST-G", "stability.meeting", _meeting("2027-06-02"))
+    submit("ST-G", "stability.next_meeting", {
+        **FOLLOW_UP, "done_on": "2027-09-02", "outcome": "stable",
+        "attendees": ["foster_carer", "social_worker"],
+        "actions": [{"title": "Carer support call", "owner": "supervising_social_worker",
+                     "due": "2027-09-13"}]})
+    # H: first meeting in June; its follow-up 14 September decides a planned move, the
+    # support plan not reviewed; the child leaves on 24 September (CREQB): a stability meeting
+    # came first (the follow-up, 10 days before; the first meeting is 97 days before).
+    open_stability("ST-H", child="CH-H", requested_at="2027-06-18T09:00:00+01:00")
+    submit("ST-H", "stability.meeting", _meeting("2027-06-19"))
+    submit("ST-H", "stability.next_meeting", {
+        **FOLLOW_UP, "done_on": "2027-09-14", "outcome": "planned_move",
+        "move_planned_on": "2027-09-24", "support_plan_reviewed": False})
+    record_ending("UE-H", child="CH-H", ended_on="2027-09-24", reason="CREQB")
+    # I: an ending in July; its meeting on Fri 3 September took the carer's feedback, not the
+    # child's. J: an ending in July, its meeting on 6 September took both.
+    record_ending("UE-I", child="CH-I", ended_on="2027-07-30", reason="CHILD")
+    submit("UE-I", "unplanned_ending.meeting", {"done_on": "2027-09-03", "chair": "iro",
+                                                **FEEDBACK, "child_feedback_taken": False})
+    record_ending("UE-J", child="CH-J", ended_on="2027-07-30", reason="CHILD")
+    submit("UE-J", "unplanned_ending.meeting", {"done_on": "2027-09-06", "chair": "iro",
+                                                **FEEDBACK})
+
+    with session_scope() as session:
+        report = breakdowns(session, month="2027-09", as_of=clock.today())
+        june = breakdowns(session, month="2027-06", as_of=clock.today())
+    assert report["follow_up_meetings"] == {"held": 2, "placement_stable": 1, "move": 1}
+    exceptions = report["exceptions"]
+    assert exceptions["meetings_with_exceptions"] == 3
+    assert exceptions["by_exception"] == {
+        "stability_follow_up_meeting.child_views": 0,
+        "stability_follow_up_meeting.minimum_attendance": 1,
+        "stability_follow_up_meeting.support_plan": 1,
+        "stability_meeting.child_views": 0, "stability_meeting.minimum_attendance": 0,
+        "stability_meeting.support_plan": 0,
+        "unplanned_ending_meeting.carer_feedback": 0,
+        "unplanned_ending_meeting.child_feedback": 1}
+    assert [(m["ref"], m["key"], m["exceptions"]) for m in exceptions["meetings"]] == [
+        ("ST-G", "stability.next_meeting", ["minimum_attendance"]),
+        ("UE-I", "unplanned_ending.meeting", ["child_feedback"]),
+        ("ST-H", "stability.next_meeting", ["support_plan"])]
+    assert exceptions["support_plan_review_not_recorded"] == 0
+    assert june["exceptions"]["support_plan_review_not_recorded"] == 2  # G's and H's firsts
+    assert june["exceptions"]["meetings_with_exceptions"] == 0
+    ending = report["unplanned_endings"]["endings"][0]
+    assert (ending["ref"], ending["stability_meeting_first"]) == ("UE-H", True)
+    assert [(a["ref"], a["key"], a["due"], a["days_late"])
+            for a in report["overdue_actions"]["actions"]] == [
+        ("ST-G", "stability.follow_up_action#1.1", "2027-09-13", 17)]
+    rows = {row["measure"]: row["value"] for row in table_rows(report)}
+    assert rows["Follow-up stability meetings held"] == 2
+    assert rows["Meetings with an exception"] == 3
+    assert rows["  unplanned ending meeting: child feedback"] == 1
+    assert rows["  stability follow up meeting: minimum attendance"] == 1
+    assert "CH-" not in str(report)  # case references only

@@ -310,7 +310,9 @@ def test_a_waiver_corrected_reopens_the_meeting(db_url: str, today: str) -> None
     assert case("UE-C2") == ("meeting", "open", None, None)
     assert timeline_of("UE-C2", "2027-03-20")["unplanned_ending.meeting"]["status"] == "pending"
     submit("UE-C2", "unplanned_ending.waiver", {"decided_on": "2027-03-19", "decision": "hold"})
-    submit("UE-C2", "unplanned_ending.meeting", {"done_on": "2027-04-20", "chair": "iro"})
+    submit("UE-C2", "unplanned_ending.meeting", {"done_on": "2027-04-20", "chair": "iro",
+                                                 "carer_feedback_taken": True,
+                                                 "child_feedback_taken": True})
     assert case("UE-C2")[0] == "follow_up"
 
 

@@ -24,6 +24,12 @@ MEETING = {
 }
 
 
+FEEDBACK = {"carer_feedback_taken": True, "child_feedback_taken": True}
+FOLLOW_UP = {"chair": "team_manager",
+             "attendees": ["foster_carer", "supervising_social_worker", "social_worker"],
+             "child_views_recorded": True, "support_plan_reviewed": True}
+
+
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     yield from served(tmp_path_factory, "stepdown-processes", scenario.TODAY)
@@ -80,7 +86,15 @@ def test_a_stability_meeting_across_summer_time_and_christmas(system: System) ->
           json.dumps({**MEETING, "outcome": "urgent_move"})],
          "safeguarding_concern: an urgent move needs an immediate safeguarding concern"),
         (["input", "UE-E3", "unplanned_ending.meeting", "--data",
-          '{"done_on": "2027-03-02", "chair": "team_manager"}'], "chair: must be iro"),
+          '{"done_on": "2027-03-02", "chair": "team_manager", "carer_feedback_taken": true, '
+          '"child_feedback_taken": true}'], "chair: must be iro"),
+        (["input", "UE-E3", "unplanned_ending.meeting", "--data",
+          '{"done_on": "2027-03-02", "chair": "iro", "child_feedback_taken": true}'],
+         "error: carer_feedback_taken: is required: true or false, whether the meeting included "
+         "the foster carer's feedback"),
+        (["input", "ST-E3", "stability.meeting", "--data",
+          json.dumps({**MEETING, "next_meeting_on": "2026-12-23"})],
+         "error: next_meeting_on: 2026-12-23 is not after the meeting (2026-12-23)"),
         (["input", "UE-E3", "unplanned_ending.waiver", "--data",
           '{"decided_on": "2027-02-02", "decision": "waive"}'],
          "decision: a waiver needs a stability meeting for this child held in the 84 days"),
@@ -110,8 +124,8 @@ def test_an_unplanned_ending_at_a_month_end_and_its_meeting(system: System) -> N
               "--reason", "STAND")
     item = _timeline(system, "UE-E4")["unplanned_ending.meeting"]
     assert (item["earliest"], item["due"], item["owner"]) == ("2027-03-01", "2027-03-12", "iro")
-    system.ok("input", "UE-E4", "unplanned_ending.meeting", "--data",
-              '{"done_on": "2027-03-03", "chair": "iro"}')
+    system.ok("input", "UE-E4", "unplanned_ending.meeting", "--data", json.dumps(
+        {"done_on": "2027-03-03", "chair": "iro", **FEEDBACK}))
     items = _timeline(system, "UE-E4")
     assert items["unplanned_ending.meeting"]["status"] == "done"
     assert items["unplanned_ending.minutes"]["due"] == "2027-03-10"
@@ -277,3 +291,118 @@ def test_any_declared_kind_opens_with_its_opening_form(system: System) -> None:
     assert bad.code == 2 and bad.stderr.strip() == (
         "error: emergency: must be true or false (got 'yes')")
     assert system.cli("case", "show", "PL-E2").code == 2  # nothing recorded
+
+
+def _exceptions(system: System, ref: str) -> list[str]:
+    return [row["detail"]["exception"] for row in system.ok("case", "audit", ref, "--json").json()
+            if row["action"] == "exception.reported"]
+
+
+def test_a_stability_cycle_of_follow_up_meetings_until_the_placement_is_stable(
+    system: System
+) -> None:
+    """001 Appendix 1: each meeting is minuted in 3 working days, its actions followed up, the
+    IRO checks in 6 weeks, and a date for review within 3 months is set; team managers check
+    progress monthly. Across the Spring and Summer bank holidays (Mon 31 May, Mon 30 Aug 2027)."""
+    system.ok("stability", "request", "ST-E8", "--child", "CH-E8",
+              "--requested-at", "2027-05-27T10:00", "--by", "social_worker")
+    system.ok("input", "ST-E8", "stability.meeting", "--data", json.dumps(
+        {**MEETING, "done_on": "2027-05-28", "actions": []}))
+    items = _timeline(system, "ST-E8")
+    assert items["stability.minutes"]["due"] == "2027-06-03"  # 1-3 June: 31 May a holiday
+    assert items["stability.next_meeting"]["due"] == "2027-08-27"  # Sat 28 Aug: Friday
+    # The team manager's monthly check: 28 May + 1 month = Mon 28 June.
+    check = items["stability.supervision_check#1"]
+    assert (check["due"], check["owner"]) == ("2027-06-28", "team_manager")
+
+    # A bare date no longer records the follow-up meeting: it is a meeting.
+    before = system.ok("case", "timeline", "ST-E8", "--json").stdout
+    bare = system.cli("input", "ST-E8", "stability.next_meeting", "--data",
+                      '{"done_on": "2027-08-26"}')
+    assert bare.code == 2 and bare.stderr.strip() == "error: chair: is required"
+    assert system.ok("case", "timeline", "ST-E8", "--json").stdout == before
+
+    system.ok("input", "ST-E8", "stability.next_meeting", "--data", json.dumps({
+        **FOLLOW_UP, "done_on": "2027-08-26", "outcome": "stay",
+        "chair": "fostering_team_manager", "next_meeting_on": "2027-11-13",
+        "actions": [{"title": "Respite weekend", "owner": "supervising_social_worker",
+                     "due": "2027-08-30"}]}))
+    items = _timeline(system, "ST-E8")
+    assert items["stability.next_meeting"]["done_on"] == "2027-08-26"
+    # Thu 26 Aug + 3 working days, across the Summer bank holiday: Wed 1 September.
+    assert (items["stability.follow_up_minutes"]["due"],
+            items["stability.follow_up_minutes"]["owner"]) == ("2027-09-01",
+                                                               "fostering_team_manager")
+    action = items["stability.follow_up_action#1.1"]
+    assert (action["due"], action["owner"]) == ("2027-08-27", "supervising_social_worker")
+    assert items["stability.follow_up_iro_check"]["due"] == "2027-10-07"
+    assert items["stability.next_meeting#2"]["due"] == "2027-11-12"  # Sat 13 Nov set: Friday
+
+    # The second follow-up, without the supervising social worker, finds the placement stable.
+    system.ok("input", "ST-E8", "stability.next_meeting#2", "--data", json.dumps({
+        **FOLLOW_UP, "done_on": "2027-11-11", "outcome": "stable",
+        "attendees": ["foster_carer", "social_worker"]}))
+    items = _timeline(system, "ST-E8")
+    assert "stability.next_meeting#3" not in items
+    assert items["stability.follow_up_minutes#2"]["due"] == "2027-11-16"
+    assert not any(i["status"] in ("pending", "overdue") for key, i in items.items()
+                   if key.startswith("stability.supervision_check")
+                   and i["due"] > "2027-11-11")
+    assert _exceptions(system, "ST-E8") == [
+        "minimum attendance not met: supervising_social_worker absent "
+        "(Improving Placement Stability, Appendix 1)"]
+    shown = system.ok("case", "show", "ST-E8", "--json").json()
+    assert (shown["status"], shown["stage"]) == ("open", "follow_up")
+    report = system.ok("report", "breakdowns", "--month", "2027-11", "--json").json()
+    assert report["follow_up_meetings"] == {"held": 1, "placement_stable": 1, "move": 0}
+    assert report["exceptions"]["by_exception"][
+        "stability_follow_up_meeting.minimum_attendance"] == 1
+
+
+def test_a_move_at_a_follow_up_meeting_opens_its_own_placement_process(system: System) -> None:
+    system.ok("stability", "request", "ST-E9", "--child", "CH-E9",
+              "--requested-at", "2027-02-22T09:00", "--by", "school")
+    system.ok("input", "ST-E9", "stability.meeting", "--data", json.dumps(
+        {**MEETING, "done_on": "2027-02-23", "actions": [], "next_meeting_on": "2027-04-20"}))
+    system.ok("input", "ST-E9", "stability.next_meeting", "--data", json.dumps({
+        **FOLLOW_UP, "done_on": "2027-04-20", "outcome": "planned_move",
+        "move_planned_on": "2027-05-31"}))
+    move = _wait_state(system, "ST-E9-MOVE-2", "Suspended")
+    assert (move["process"], move["child"], move["waiting_for"]) == (
+        "placement", "CH-E9", "placement.authorisation")
+    # Planned for the Spring bank holiday: authorised by the Friday before.
+    assert _timeline(system, "ST-E9-MOVE-2")["placement.authorisation"]["due"] == "2027-05-28"
+    assert system.cli("case", "show", "ST-E9-MOVE").code == 2  # the first meeting moved no one
+
+
+def test_an_unplanned_ending_meeting_records_both_feedbacks_and_reports_one_not_taken(
+    system: System
+) -> None:
+    """001 section 6: the meeting "will always include feedback from the foster carer and the
+    child": refused without either, recorded with a false one and reported."""
+    system.ok("ending", "record", "UE-E10", "--child", "CH-E10", "--ended-on", "2027-01-29",
+              "--reason", "CHILD")
+    system.wait_for_form("UE-E10", "unplanned_ending.meeting")
+    before = system.ok("case", "timeline", "UE-E10", "--json").stdout
+    for missing in ("carer_feedback_taken", "child_feedback_taken"):
+        data = {"done_on": "2027-03-03", "chair": "iro", **FEEDBACK}
+        del data[missing]
+        refused = system.cli("input", "UE-E10", "unplanned_ending.meeting", "--data",
+                             json.dumps(data))
+        assert refused.code == 2
+        (line,) = refused.stderr.strip().splitlines()
+        assert line.startswith(f"error: {missing}: is required: true or false, whether")
+        assert "CH-E10" not in line
+    assert system.ok("case", "timeline", "UE-E10", "--json").stdout == before
+    system.ok("input", "UE-E10", "unplanned_ending.meeting", "--data", json.dumps(
+        {"done_on": "2027-03-03", "chair": "iro", **FEEDBACK, "child_feedback_taken": False}))
+    items = _timeline(system, "UE-E10")
+    assert items["unplanned_ending.meeting"]["status"] == "done"
+    assert items["unplanned_ending.minutes"]["due"] == "2027-03-10"
+    assert _exceptions(system, "UE-E10") == [
+        "the child's feedback was not taken (Improving Placement Stability, section 6)"]
+    report = system.ok("report", "breakdowns", "--month", "2027-03", "--json").json()
+    assert report["exceptions"]["by_exception"]["unplanned_ending_meeting.child_feedback"] == 1
+    assert report["exceptions"]["by_exception"]["unplanned_ending_meeting.carer_feedback"] == 0
+    text = system.ok("report", "breakdowns", "--month", "2027-03").stdout
+    assert "unplanned ending meeting: child feedback" in text

@@ -92,7 +92,8 @@ def test_an_import_starts_its_flow_runs_now_or_on_the_next_import_or_sweep(
 
     # An imported ending's meeting, through its flow run like any other.
     system.ok("input", OPENED[0], "unplanned_ending.meeting", "--data",
-              '{"done_on": "2027-11-30", "chair": "iro"}')
+              '{"done_on": "2027-11-30", "chair": "iro", "carer_feedback_taken": true, '
+              '"child_feedback_taken": true}')
     assert system.ok("case", "show", OPENED[0], "--json").json()["stage"] == "follow_up"
 
     # The scheduled import's deployment (served without its schedule: no path is set) reads a

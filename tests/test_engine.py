@@ -768,3 +768,72 @@ def test_a_counted_back_deadline_on_a_weekend_moves_back_not_forward():
     items = {p.key: p for p in plan(parse_policy(text), Facts(
         process="step_down", stage_starts={"preparation": d("2026-12-07")}))}
     assert items["preparation.this_is_me"].due_on == d("2026-12-11")
+
+
+# =============================================================================== stability cycle
+def _stability(completed: dict[str, Completion]) -> dict[str, Planned]:
+    facts = Facts(process="stability",
+                  stage_starts={"meeting": d("2027-01-04"), "follow_up": d("2027-01-05")},
+                  done=completed)
+    items = plan(load_policy(), facts)
+    keys = [p.key for p in items]
+    assert len(keys) == len(set(keys)), "a key planned twice"
+    return {p.key: p for p in items}
+
+
+def test_the_follow_up_meetings_are_a_chain_numbered_from_the_unsuffixed_key():
+    # First meeting Tue 2027-01-05, no date set: + 3 months = Mon 2027-04-05 (after Easter
+    # Monday 03-29): due as it is.
+    first = done("2027-01-05", outcome="stay", actions=[])
+    items = _stability({"stability.meeting": first})
+    assert keys_of(items, "stability.next_meeting") == ["stability.next_meeting"]
+    assert items["stability.next_meeting"].due_on == d("2027-04-05")
+    assert items["stability.next_meeting"].completion == "stability_follow_up_meeting"
+    # Held Thu 2027-04-01 setting Sat 05-29 (the Spring bank holiday weekend): the next is due
+    # Fri 05-28, earlier than 04-01 + 3 months (Thu 07-01).
+    follow = done("2027-04-01", outcome="stay", chair="fostering_team_manager",
+                  next_meeting_on="2027-05-29", actions=[
+                      {"title": "Call", "owner": "school", "due": "2027-05-31"}])
+    items = _stability({"stability.meeting": first, "stability.next_meeting": follow})
+    assert keys_of(items, "stability.next_meeting") == ["stability.next_meeting",
+                                                        "stability.next_meeting#2"]
+    assert items["stability.next_meeting#2"].due_on == d("2027-05-28")
+    assert items["stability.next_meeting#2"].opened_on == d("2027-04-01")
+    # Its minutes: Thu 04-01 + 3 working days: Fri 04-02, Mon 04-05, Tue 04-06 (no Easter
+    # holiday in between: Good Friday 2027 is 03-26); owned by the chair.
+    minutes = items["stability.follow_up_minutes"]
+    assert (minutes.due_on, minutes.owner) == (d("2027-04-06"), "fostering_team_manager")
+    # An action due on the bank holiday Monday moves back to Fri 05-28.
+    action = items["stability.follow_up_action#1.1"]
+    assert (action.due_on, action.owner, action.title) == (d("2027-05-28"), "school", "Call")
+    assert items["stability.follow_up_iro_check"].due_on == d("2027-05-13")  # + 42 days
+    assert items["stability.follow_up_child_chronology"].due_on is None  # a checklist item
+    assert items["stability.follow_up_child_chronology"].opened_on == d("2027-04-01")
+    # The first meeting's actions keep their own numbering: none here.
+    assert keys_of(items, "stability.action") == []
+
+
+def test_a_follow_up_that_finds_the_placement_stable_is_the_last():
+    first = done("2027-01-05", outcome="stay", actions=[])
+    stable = done("2027-03-30", outcome="stable", chair="team_manager", actions=[])
+    items = _stability({"stability.meeting": first, "stability.next_meeting": stable,
+                        "stability.supervision_check#1": done("2027-02-05"),
+                        "stability.supervision_check#2": done("2027-03-04")})
+    assert keys_of(items, "stability.next_meeting") == ["stability.next_meeting"]
+    # Monthly checks: 01-05 + 1 month = Fri 02-05; 02-05 + 1 month = Fri 03-05; 03-04 + 1 month
+    # = Sun 04-04, back to Fri 04-02 (Easter 2027 was the week before): after the cycle ended
+    # on 03-30, so cancelled.
+    assert dues(items, "stability.supervision_check") == [d("2027-02-05"), d("2027-03-05"),
+                                                           d("2027-04-02")]
+    assert [items[k].cancelled for k in keys_of(items, "stability.supervision_check")] == [
+        False, False, True]
+
+
+def test_a_supervision_check_due_before_the_cycle_ended_is_still_owed():
+    first = done("2027-01-05", outcome="stay", actions=[])
+    # Held Wed 2027-02-10 with stable; the first check, due Fri 02-05, was never done.
+    stable = done("2027-02-10", outcome="stable", chair="team_manager", actions=[])
+    items = _stability({"stability.meeting": first, "stability.next_meeting": stable})
+    check = items["stability.supervision_check#1"]
+    assert (check.due_on, check.cancelled) == (d("2027-02-05"), False)
+    assert keys_of(items, "stability.supervision_check") == ["stability.supervision_check#1"]

@@ -184,7 +184,8 @@ def test_an_unplanned_ending_meeting_is_refused_before_a_month_has_passed(
 ) -> None:
     record_ending("UE-E1", child="CH-UE1", ended_on="2027-01-31")
     assert refused("UE-E1", "unplanned_ending.meeting",
-                   {"done_on": "2027-02-18", "chair": "iro"}) == (  # 18 days after the ending
+                   {"done_on": "2027-02-18", "chair": "iro", "carer_feedback_taken": True,
+                    "child_feedback_taken": True}) == (  # 18 days after the ending
         "done_on: 2027-02-18 is before the earliest date of unplanned_ending.meeting "
         "(2027-03-01); give early_reason to record it early")
 

@@ -491,7 +491,7 @@ _STABILITY = dict(key="stability.meeting", process="stability", stage="meeting",
      "rule stability.meeting: owner_from 'form:stability.meeting.chiar' names 'chiar', not a "
      "field of stability.meeting (actions, attendees, chair, child_views_recorded, done_on, "
      "early_reason, move_planned_on, next_meeting_on, outcome, safeguarding_concern, "
-     "submitted_by)"),
+     "submitted_by, support_plan_reviewed)"),
     ({"due": "stage + 2 days",
       "opens": "form:stability.request.requested_at[requested_bye=school]"},
      "rule stability.meeting: opens 'form:stability.request.requested_at[requested_bye=school]' "
@@ -521,7 +521,7 @@ def test_an_actions_list_or_an_extensions_field_must_be_a_field_of_the_completio
         f"{path}: rule stability.action: list_field 'agreed_actions' is not a field of "
         "stability.meeting's completion (actions, attendees, chair, child_views_recorded, "
         "done_on, early_reason, move_planned_on, next_meeting_on, outcome, "
-        "safeguarding_concern, submitted_by)")
+        "safeguarding_concern, submitted_by, support_plan_reviewed)")
     path = _file(tmp_path, "ours2.toml", '[policy]\nextends = "default"\n\n' + _toml(
         key="introduction.extended_review", process="step_down", stage="introduction",
         kind="extension", after="introduction.final_review", field="outcome", value="extend",
@@ -597,3 +597,39 @@ def test_a_bad_rule_of_a_policy_extended_is_named_with_its_own_file(tmp_path):
     assert str(raised.value) == (
         f"{base}: rule support.extra_visit: due 'stage:suport' names stage 'suport', not a "
         "stage of step_down (identification, preparation, matching, introduction, support)")
+
+
+_NEXT = dict(key="stability.next_meeting", process="stability", stage="follow_up",
+             kind="chain", first="done:stability.meeting + 3 months", every="3 months",
+             completion="stability_follow_up_meeting", source="001 Appendix 1")
+
+
+@pytest.mark.parametrize(("fields", "expected"), [
+    ({**_NEXT, "or_earlier_field": "chair"},
+     "rule stability.next_meeting: or_earlier_field 'chair' is not a date field of "
+     "stability_follow_up_meeting (move_planned_on, next_meeting_on)"),
+    ({**_NEXT, "last_when": "outcom == 'stable'"},
+     "rule stability.next_meeting: last_when \"outcom == 'stable'\" names 'outcom': it may name"),
+    ({**_NEXT, "last_when": "outcome == 'stable'", "completion": None},
+     "rule stability.next_meeting: last_when needs the completion whose fields it reads"),
+    ({**_NEXT, "key": "stability.supervision_check", "completion": None,
+      "ends_with": "stability.minutes"},
+     "rule stability.supervision_check: ends_with 'stability.minutes' is not a chain of "
+     "stability before it with a last_when"),
+    ({"key": "stability.follow_up_minutes", "process": "stability", "stage": "follow_up",
+      "kind": "each", "of": "stability.next_meeting", "owner_field": "outcome",
+      "due": "done:stability.next_meeting#k + 3 working days"},
+     "rule stability.follow_up_minutes: owner_field 'outcome' is not a role field of "
+     "stability.next_meeting's completion (chair)"),
+    ({"key": "stability.follow_up_minutes", "process": "stability", "stage": "follow_up",
+      "kind": "each", "of": "stability.next_meeting"},
+     "rule stability.follow_up_minutes: an each rule needs 'of', and 'due' or (a checklist "
+     "item) 'opens'"),
+])
+def test_the_stability_cycles_rule_options_are_checked_in_one_line(tmp_path, fields,
+                                                                    expected) -> None:
+    path = _file(tmp_path, "ours.toml", '[policy]\nextends = "default"\n\n' + _toml(**fields))
+    with pytest.raises(PolicyError) as raised:
+        load_policy(str(path))
+    assert str(raised.value).startswith(f"{path}: {expected}"), str(raised.value)
+    assert "\n" not in str(raised.value)

@@ -31,6 +31,8 @@ MEETING = {
         {"title": "School meeting on transport", "owner": "virtual_school", "due": "2027-01-16"},
     ],
 }
+# The unplanned ending meeting records both feedbacks (001 section 6: "will always include").
+FEEDBACK = {"carer_feedback_taken": True, "child_feedback_taken": True}
 
 
 def test_the_48_hour_window_crosses_the_change_to_summer_time(db_url: str, today: str) -> None:
@@ -215,11 +217,12 @@ def test_the_unplanned_ending_meeting_window_from_a_month_end(db_url: str, today
     assert (item["earliest"], item["due"], item["owner"]) == ("2027-03-01", "2027-03-12", "iro")
     with pytest.raises(FormError, match="chair: must be iro"):
         submit("UE-1", "unplanned_ending.meeting", {"done_on": "2027-03-02",
-                                                    "chair": "team_manager"})
+                                                    "chair": "team_manager", **FEEDBACK})
     with pytest.raises(FormError, match="decision: a waiver needs a stability meeting"):
         submit("UE-1", "unplanned_ending.waiver", {"decided_on": "2027-02-01",
                                                    "decision": "waive"})
-    submit("UE-1", "unplanned_ending.meeting", {"done_on": "2027-03-02", "chair": "iro"})
+    submit("UE-1", "unplanned_ending.meeting", {"done_on": "2027-03-02", "chair": "iro",
+                                                **FEEDBACK})
     # Minutes: 5 working days after Tue 2 March.
     assert timeline_of("UE-1", today)["unplanned_ending.minutes"]["due"] == "2027-03-09"
 
@@ -230,7 +233,8 @@ def test_a_waiver_is_granted_after_a_recent_stability_meeting(db_url: str, today
     # 84 days after 23 December is 17 March: an ending on 17 March still qualifies.
     record_ending("UE-9", child="CHILD-9", ended_on="2027-03-17", reason="ALLEG")
     with pytest.raises(FormError, match="decides first whether the meeting is needed"):
-        submit("UE-9", "unplanned_ending.meeting", {"done_on": "2027-04-20", "chair": "iro"})
+        submit("UE-9", "unplanned_ending.meeting", {"done_on": "2027-04-20", "chair": "iro",
+                                                    **FEEDBACK})
     submit("UE-9", "unplanned_ending.waiver", {"decided_on": "2027-03-19", "decision": "waive"})
     items = timeline_of("UE-9", today)
     assert items["unplanned_ending.meeting"]["status"] == "waived"
@@ -280,3 +284,289 @@ def test_a_step_down_placement_that_breaks_down_tells_the_whole_story(
     assert items["support.monthly_review#6"]["status"] == "cancelled"
     assert items["support.weekly_review#6"]["status"] == "cancelled"
     assert items["introduction.move"]["status"] == "done"
+
+
+# ------------------------------------------------------------------ the follow-up meetings
+FOLLOW_UP = {
+    "chair": "team_manager",
+    "attendees": ["foster_carer", "supervising_social_worker", "social_worker"],
+    "child_views_recorded": True, "support_plan_reviewed": True,
+}
+
+
+def test_a_follow_up_meeting_is_a_meeting_with_minutes_actions_a_check_and_the_next_date(
+    db_url: str, today: str
+) -> None:
+    """001 Appendix 1: each stability meeting is minuted within 3 working days, its actions
+    are obligations, the IRO checks within 6 weeks, and a date for review within 3 months is
+    set. Dates across the Spring and Summer bank holidays of 2027 (Mon 31 May, Mon 30 Aug)."""
+    open_stability("ST-F1", child="CH-F1", requested_at="2027-05-27T10:00:00+01:00")
+    submit("ST-F1", "stability.meeting", {**MEETING, "done_on": "2027-05-28", "actions": []})
+    items = timeline_of("ST-F1", "2027-06-01")
+    # Fri 28 May + 3 working days: Mon 31 May is a bank holiday, so 1, 2, 3 June.
+    assert items["stability.minutes"]["due"] == "2027-06-03"
+    # 28 May + 3 months = Sat 28 August: back to Friday 27 August (the bank holiday is after).
+    follow_up = items["stability.next_meeting"]
+    assert (follow_up["due"], follow_up["owner"], follow_up["status"]) == (
+        "2027-08-27", "social_worker", "pending")
+    assert "stability.follow_up_minutes" not in items  # nothing until the meeting is held
+
+    # The follow-up is recorded with the first meeting's fields: a bare date is refused.
+    with pytest.raises(FormError, match="^chair: is required$"):
+        submit("ST-F1", "stability.next_meeting", {"done_on": "2027-08-26"})
+    submit("ST-F1", "stability.next_meeting", {
+        **FOLLOW_UP, "done_on": "2027-08-26", "outcome": "stay", "chair": "fostering_team_manager",
+        "next_meeting_on": "2027-11-13",
+        "actions": [{"title": "Respite weekend", "owner": "supervising_social_worker",
+                     "due": "2027-08-30"},
+                    {"title": "Therapy referral", "owner": "social_worker", "due": "2027-09-10"}]})
+    items = timeline_of("ST-F1", "2027-09-01")
+    assert items["stability.next_meeting"]["status"] == "done"
+    # Thu 26 Aug + 3 working days: Fri 27, (Mon 30 Aug bank holiday), Tue 31, Wed 1 September;
+    # owned by that meeting's chair.
+    minutes = items["stability.follow_up_minutes"]
+    assert (minutes["due"], minutes["owner"]) == ("2027-09-01", "fostering_team_manager")
+    # Each action is an obligation, numbered by the meeting: due on the bank holiday Monday,
+    # it moves back to Friday 27 August (after the meeting).
+    first, second = items["stability.follow_up_action#1.1"], items["stability.follow_up_action#1.2"]
+    assert (first["due"], first["owner"], first["title"]) == (
+        "2027-08-27", "supervising_social_worker", "Respite weekend")
+    assert (second["due"], second["owner"]) == ("2027-09-10", "social_worker")
+    assert items["stability.follow_up_iro_check"]["due"] == "2027-10-07"  # 26 Aug + 42 days
+    assert items["stability.follow_up_iro_check"]["owner"] == "iro"
+    assert items["stability.follow_up_child_chronology"]["owner"] == "social_worker"
+    assert items["stability.follow_up_carer_chronology"]["owner"] == "supervising_social_worker"
+    # The next meeting: the date this meeting set, Sat 13 November, is earlier than 3 months
+    # (26 November): back to Friday 12 November.
+    assert items["stability.next_meeting#2"]["due"] == "2027-11-12"
+    # The first meeting's own obligations are untouched.
+    assert items["stability.minutes"]["due"] == "2027-06-03"
+
+    # The second follow-up finds the placement stable: no further meeting, the cycle ends.
+    submit("ST-F1", "stability.next_meeting#2", {
+        **FOLLOW_UP, "done_on": "2027-11-11", "outcome": "stable"})
+    items = timeline_of("ST-F1", today)
+    assert items["stability.next_meeting#2"]["status"] == "done"
+    assert "stability.next_meeting#3" not in items
+    # Its minutes and IRO check are still owed (Thu 11 Nov + 3 working days; + 42 days).
+    assert items["stability.follow_up_minutes#2"]["due"] == "2027-11-16"
+    assert items["stability.follow_up_iro_check#2"]["due"] == "2027-12-23"
+    with session_scope() as session:
+        process = get_process(session, ref="ST-F1")
+        assert (process.status, process.stage) == ("open", "follow_up")
+
+
+def test_a_follow_up_across_christmas_and_without_a_date_set(db_url: str, today: str) -> None:
+    """Held Thu 24 December 2026: its minutes cross Christmas Day and the substitute Boxing
+    Day (Mon 28 December); with no date set, the next is 3 months later."""
+    open_stability("ST-F2", child="CH-F2", requested_at="2026-09-23T10:00:00+01:00")
+    submit("ST-F2", "stability.meeting", {**MEETING, "done_on": "2026-09-24", "actions": []})
+    assert timeline_of("ST-F2", today)["stability.next_meeting"]["due"] == "2026-12-24"
+    submit("ST-F2", "stability.next_meeting", {**FOLLOW_UP, "done_on": "2026-12-24",
+                                               "outcome": "stay"})
+    items = timeline_of("ST-F2", today)
+    assert items["stability.follow_up_minutes"]["due"] == "2026-12-31"  # 29, 30, 31 Dec
+    assert items["stability.follow_up_minutes"]["owner"] == "team_manager"
+    assert items["stability.next_meeting#2"]["due"] == "2027-03-24"  # 24 Dec + 3 months
+    assert "stability.follow_up_action#1.1" not in items  # no actions agreed
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"outcome": "stable", "next_meeting_on": "2027-10-01"},
+         "next_meeting_on: must be empty for outcome stable: a stable placement has no next "
+         "stability meeting"),
+        ({"outcome": "urgent_move"}, "safeguarding_concern: an urgent move needs an immediate"),
+        ({"next_meeting_on": "2027-08-26"},
+         "next_meeting_on: 2027-08-26 is not after the meeting (2027-08-26)"),
+        ({"actions": [{"title": "Respite", "owner": "social_worker", "due": "2027-08-20"}]},
+         "actions.0.due: 2027-08-20 is before the meeting (2027-08-26)"),
+        ({"outcome": "better"}, "outcome: must be one of"),
+        ({"done_on": "2027-05-27"},
+         "done_on: 2027-05-27 is before stability.next_meeting opened (2027-05-28)"),
+    ],
+)
+def test_bad_follow_up_meetings_are_refused_in_one_line_and_change_nothing(
+    db_url: str, today: str, change: dict, message: str  # type: ignore[type-arg]
+) -> None:
+    open_stability("ST-F3", child="CH-F3", requested_at="2027-05-27T10:00:00+01:00")
+    submit("ST-F3", "stability.meeting", {**MEETING, "done_on": "2027-05-28", "actions": []})
+    before = snapshot()
+    with pytest.raises(FormError) as refused:
+        submit("ST-F3", "stability.next_meeting",
+               {**FOLLOW_UP, "done_on": "2027-08-26", "outcome": "stay", **change})
+    assert str(refused.value).startswith(message)
+    assert len(str(refused.value).splitlines()) == 1
+    assert snapshot() == before
+
+
+def test_the_first_meeting_cannot_find_the_placement_stable_nor_set_a_past_next_date(
+    db_url: str, today: str
+) -> None:
+    """stable ends a cycle of follow-ups; the first meeting is held because the placement is
+    at risk, so its outcomes are stay, planned_move and urgent_move (DOMAIN.md section 5)."""
+    open_stability("ST-F4", child="CH-F4", requested_at="2026-12-22T09:15:00+00:00")
+    before = snapshot()
+    with pytest.raises(FormError, match="^outcome: must be one of"):
+        submit("ST-F4", "stability.meeting", {**MEETING, "outcome": "stable"})
+    with pytest.raises(FormError, match="^next_meeting_on: 2026-12-22 is not after the "
+                                        "meeting \\(2026-12-23\\)"):
+        submit("ST-F4", "stability.meeting", {**MEETING, "next_meeting_on": "2026-12-22"})
+    assert snapshot() == before
+
+
+def test_a_follow_up_meetings_exceptions_are_the_first_meetings(db_url: str, today: str) -> None:
+    """Minimum attendance and the child's views (001 Appendix 1, section 5), and the support
+    plan not reviewed (004: "at this meeting and at all subsequent placement support
+    meetings"), are reported; the meeting is recorded."""
+    open_stability("ST-F5", child="CH-F5", requested_at="2027-05-27T10:00:00+01:00")
+    submit("ST-F5", "stability.meeting", {**MEETING, "done_on": "2027-05-28", "actions": [],
+                                          "support_plan_reviewed": False})
+    submit("ST-F5", "stability.next_meeting", {
+        **FOLLOW_UP, "done_on": "2027-08-26", "outcome": "stay",
+        "attendees": ["social_worker", "foster_carer"], "child_views_recorded": False,
+        "support_plan_reviewed": False})
+    assert timeline_of("ST-F5", today)["stability.next_meeting"]["status"] == "done"
+    exceptions = [d["exception"] for a, d in audit_actions("ST-F5") if a == "exception.reported"]
+    assert exceptions == [
+        "the support plan was not reviewed at the meeting (Placement Stability guidance)",
+        "minimum attendance not met: supervising_social_worker absent "
+        "(Improving Placement Stability, Appendix 1)",
+        "the child's views were not available (Improving Placement Stability, section 5)",
+        "the support plan was not reviewed at the meeting (Placement Stability guidance)",
+    ]
+
+
+def test_a_support_plan_review_left_unrecorded_is_no_exception(db_url: str, today: str) -> None:
+    """The field is optional (DOMAIN.md's form keeps its fields): left out it is null, not
+    true, and is counted as not recorded in the monthly figures, not as an exception."""
+    open_stability("ST-F6", child="CH-F6", requested_at="2026-12-22T09:15:00+00:00")
+    submit("ST-F6", "stability.meeting", MEETING)
+    assert [a for a, _ in audit_actions("ST-F6") if a == "exception.reported"] == []
+    with session_scope() as session:
+        from stepdown.records import obligations
+
+        row = next(o for o in obligations(session, process=get_process(session, ref="ST-F6"))
+                   if o.key == "stability.meeting")
+        assert row.data is not None and row.data["support_plan_reviewed"] is None
+
+
+def test_a_move_at_a_follow_up_opens_the_placement_process_numbered_by_the_meeting(
+    db_url: str, today: str
+) -> None:
+    open_stability("ST-F7", child="CH-F7", requested_at="2027-02-22T09:00:00+00:00")
+    submit("ST-F7", "stability.meeting", {**MEETING, "done_on": "2027-02-23", "actions": [],
+                                          "next_meeting_on": "2027-04-20"})
+    assert timeline_of("ST-F7", today)["stability.next_meeting"]["due"] == "2027-04-20"
+    # The first follow-up (the second meeting) decides a planned move: ST-F7-MOVE-2.
+    submit("ST-F7", "stability.next_meeting", {
+        **FOLLOW_UP, "done_on": "2027-04-20", "outcome": "planned_move",
+        "move_planned_on": "2027-05-31"})
+    with session_scope() as session:
+        move = get_process(session, ref="ST-F7-MOVE-2")
+        assert (move.kind, move.child_ref, move.stage, move.opened_on) == (
+            "placement", "CH-F7", "authorisation", date(2027, 4, 20))
+        with pytest.raises(LookupError):
+            get_process(session, ref="ST-F7-MOVE")
+    # Planned for the Spring bank holiday: the authorisation is due the Friday before.
+    assert timeline_of("ST-F7-MOVE-2", today)["placement.authorisation"]["due"] == "2027-05-28"
+    # The cycle goes on while the move is made in a planned way (001 Appendix 1): the next
+    # follow-up, the third meeting, decides an urgent move: ST-F7-MOVE-3, an emergency.
+    assert timeline_of("ST-F7", today)["stability.next_meeting#2"]["due"] == "2027-07-20"
+    submit("ST-F7", "stability.next_meeting#2", {
+        **FOLLOW_UP, "done_on": "2027-05-04", "outcome": "urgent_move",
+        "safeguarding_concern": True})
+    with session_scope() as session:
+        urgent = get_process(session, ref="ST-F7-MOVE-3")
+        assert urgent.stage == "authorisation"
+    from stepdown.records import accepted_forms
+
+    with session_scope() as session:
+        opening = accepted_forms(session, process=get_process(session, ref="ST-F7-MOVE-3"))[
+            "placement.open"][0]
+    assert (opening["emergency"], opening["opened_by"], opening["planned_on"]) == (
+        True, "ST-F7", "2027-05-04")
+
+
+def test_the_monthly_supervision_check_runs_until_the_cycle_ends(db_url: str, today: str) -> None:
+    """001 Appendix 1: team managers "check progress in monthly supervision": a month after
+    the first meeting, then a month after each check, until a follow-up finds the placement
+    stable; a check due after that is cancelled."""
+    open_stability("ST-F8", child="CH-F8", requested_at="2027-04-29T10:00:00+01:00")
+    submit("ST-F8", "stability.meeting", {**MEETING, "done_on": "2027-04-30", "actions": []})
+    items = timeline_of("ST-F8", "2027-05-04")
+    check = items["stability.supervision_check#1"]
+    # 30 April + 1 month = Sun 30 May: back to Friday 28 May (Mon 31 May is a bank holiday).
+    assert (check["due"], check["owner"]) == ("2027-05-28", "team_manager")
+    assert "stability.supervision_check#2" not in items
+    submit("ST-F8", "stability.supervision_check#1", {"done_on": "2027-05-27"})
+    # 27 May + 1 month = Sun 27 June: Friday 25 June.
+    assert timeline_of("ST-F8", today)["stability.supervision_check#2"]["due"] == "2027-06-25"
+    submit("ST-F8", "stability.supervision_check#2", {"done_on": "2027-06-25"})
+    assert timeline_of("ST-F8", today)["stability.supervision_check#3"]["due"] == "2027-07-23"
+    # The follow-up on 20 July finds the placement stable: check #3, due 23 July, after the
+    # cycle ended, is cancelled and no fourth follows.
+    submit("ST-F8", "stability.next_meeting", {**FOLLOW_UP, "done_on": "2027-07-20",
+                                               "outcome": "stable"})
+    items = timeline_of("ST-F8", today)
+    assert items["stability.supervision_check#3"]["status"] == "cancelled"
+    assert "stability.supervision_check#4" not in items
+    assert items["stability.supervision_check#1"]["status"] == "done"
+
+
+def test_a_follow_up_meeting_in_the_12_weeks_before_an_ending_allows_the_waiver(
+    db_url: str, today: str
+) -> None:
+    """001 section 6: "If a stability meeting has been held within 12 weeks of the ending": a
+    follow-up meeting is a stability meeting held."""
+    open_stability("ST-F9", child="CH-F9", requested_at="2027-01-04T10:00:00+00:00")
+    submit("ST-F9", "stability.meeting", {**MEETING, "done_on": "2027-01-05", "actions": []})
+    submit("ST-F9", "stability.next_meeting", {**FOLLOW_UP, "done_on": "2027-04-05",
+                                               "outcome": "stay"})
+    # The first meeting is 150 days before the ending; the follow-up 70.
+    record_ending("UE-F9", child="CH-F9", ended_on="2027-06-14", reason="CREQB")
+    submit("UE-F9", "unplanned_ending.waiver", {"decided_on": "2027-06-15", "decision": "waive"})
+    assert timeline_of("UE-F9", today)["unplanned_ending.meeting"]["status"] == "waived"
+
+
+# ------------------------------------------------------------------ unplanned ending feedback
+@pytest.mark.parametrize("missing", ["carer_feedback_taken", "child_feedback_taken"])
+def test_the_unplanned_ending_meeting_is_refused_without_either_feedback(
+    db_url: str, today: str, missing: str
+) -> None:
+    record_ending("UE-FB1", child="CH-FB1", ended_on="2027-01-29", reason="CHILD")
+    data = {"done_on": "2027-03-03", "chair": "iro", **FEEDBACK}
+    del data[missing]
+    before = snapshot()
+    with pytest.raises(FormError) as refused:
+        submit("UE-FB1", "unplanned_ending.meeting", data)
+    line = str(refused.value)
+    assert line.startswith(f"{missing}: is required: true or false, whether the meeting "
+                           "included the ")
+    assert "(Improving Placement Stability, section 6: it always does)" in line
+    assert len(line.splitlines()) == 1
+    assert snapshot() == before
+    with pytest.raises(FormError, match=f"^{missing}: must be true or false"):
+        submit("UE-FB1", "unplanned_ending.meeting", {**data, missing: "yes"})
+
+
+def test_feedback_not_taken_is_recorded_and_reported_as_an_exception(
+    db_url: str, today: str
+) -> None:
+    # Ended Fri 29 January: the window is Mon 1 March (29 Feb does not exist) to 12 March.
+    record_ending("UE-FB2", child="CH-FB2", ended_on="2027-01-29", reason="CHILD")
+    submit("UE-FB2", "unplanned_ending.meeting", {
+        "done_on": "2027-03-03", "chair": "iro", "carer_feedback_taken": False,
+        "child_feedback_taken": False})
+    items = timeline_of("UE-FB2", today)
+    assert items["unplanned_ending.meeting"]["status"] == "done"
+    assert items["unplanned_ending.minutes"]["due"] == "2027-03-10"
+    exceptions = [d["exception"] for a, d in audit_actions("UE-FB2") if a == "exception.reported"]
+    assert exceptions == [
+        "the foster carer's feedback was not taken (Improving Placement Stability, section 6)",
+        "the child's feedback was not taken (Improving Placement Stability, section 6)"]
+    record_ending("UE-FB3", child="CH-FB3", ended_on="2027-01-29", reason="CHILD")
+    submit("UE-FB3", "unplanned_ending.meeting", {"done_on": "2027-03-03", "chair": "iro",
+                                                  **FEEDBACK})
+    assert [a for a, _ in audit_actions("UE-FB3") if a == "exception.reported"] == []

@@ -36,12 +36,27 @@ def waiver_window(settings: dict[str, Any]) -> timedelta:
     return timedelta(days=duration.amount)
 
 
+STABILITY_MEETINGS = ("stability.meeting", "stability.next_meeting")
+
+
+def is_stability_meeting(key: str) -> bool:
+    """A stability meeting's obligation: the first (``stability.meeting``) or a follow-up
+    meeting (``stability.next_meeting``, ``stability.next_meeting#k``), each a stability
+    meeting held (001 Appendix 1)."""
+    return key.split("#", 1)[0] in STABILITY_MEETINGS
+
+
+def stability_meeting_days(done: dict[str, list[date]]) -> list[date]:
+    """The days a child's stability meetings, first and follow-up, were held."""
+    return sorted(day for key, days in done.items() if is_stability_meeting(key) for day in days)
+
+
 def qualifying_meeting(case: CaseView, settings: dict[str, Any]) -> date | None:
-    """The latest stability meeting for the child held in the waiver window (84 days, 001
-    section 6: "within 12 weeks") up to the ending."""
+    """The latest stability meeting for the child (a first or a follow-up meeting) held in the
+    waiver window (84 days, 001 section 6: "within 12 weeks") up to the ending."""
     end = ended_on(case)
     window = waiver_window(settings)
-    held = [d for d in case.child_done.get("stability.meeting", []) if end - window <= d <= end]
+    held = [d for d in stability_meeting_days(case.child_done) if end - window <= d <= end]
     return max(held) if held else None
 
 
@@ -88,11 +103,22 @@ def actions_not_before_meeting(case: CaseView, values: dict[str, Any],
                             f"{action['due']} is before the meeting ({values['done_on']})")
 
 
+def next_meeting_after_meeting(case: CaseView, values: dict[str, Any],
+                               settings: dict[str, Any]) -> None:
+    """The next stability meeting a meeting sets is after it (001 Appendix 1: "a date for
+    review within 3 months is set")."""
+    if values.get("next_meeting_on") and _day(values["next_meeting_on"]) <= _day(
+            values["done_on"]):
+        raise FormError("next_meeting_on", f"{values['next_meeting_on']} is not after the "
+                        f"meeting ({values['done_on']}): the next meeting is a later date")
+
+
 CHECKS: dict[str, Check] = {
     "waiver_allowed": waiver_allowed,
     "waiver_decided_first": waiver_decided_first,
     "after_request": after_request,
     "actions_not_before_meeting": actions_not_before_meeting,
+    "next_meeting_after_meeting": next_meeting_after_meeting,
 }
 
 CONDITIONS: dict[str, Callable[[CaseView, dict[str, Any]], bool]] = {

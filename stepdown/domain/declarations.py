@@ -172,6 +172,7 @@ class Exception_:
     when: Condition | None = None
     field: str | None = None  # a list of roles that must include ``roles``
     roles: tuple[str, ...] = ()
+    name: str = ""  # what the monthly figures count it as (stepdown/reports.py)
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,9 @@ class Link:
     # disrupts: the refusal when this process opens before the other entered its stage
     # ({date}, {began}, {ref} of the other, {stage}).
     rule: str = "{date} is before {ref} began {stage} ({began})"
+    # opens: ``{number}`` in ``ref`` is the occurrence of the obligation whose completion opened
+    # it (``#k``: k; no suffix: 1), counted from ``number_from``.
+    number_from: int = 1
 
 
 @dataclass(frozen=True)
@@ -384,7 +388,7 @@ def _field(raw: dict[str, Any], where: str) -> FieldDecl:
     if kind not in FIELD_TYPES:
         raise DeclarationError(f"{where}: type must be one of {', '.join(FIELD_TYPES)}")
     allowed = {"name", "type", "title", "description", "required", "default", "nullable",
-               "choices", "ge", "le", "min_length", "max_length", "fields", "item"}
+               "choices", "ge", "le", "min_length", "max_length", "fields", "item", "missing"}
     unknown = set(raw) - allowed
     if unknown:
         raise DeclarationError(f"{where}: {', '.join(sorted(unknown))} not allowed")
@@ -400,7 +404,8 @@ def _field(raw: dict[str, Any], where: str) -> FieldDecl:
                      default=raw.get("default"), nullable=bool(raw.get("nullable", False)),
                      choices=choices, ge=raw.get("ge"), le=raw.get("le"),
                      min_length=raw.get("min_length"), max_length=raw.get("max_length"),
-                     fields=nested, item=str(raw.get("item", "")))
+                     fields=nested, item=str(raw.get("item", "")),
+                     missing=str(raw.get("missing", "")))
 
 
 def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
@@ -441,8 +446,13 @@ def _form(raw: dict[str, Any], process: str, where: str) -> FormDecl:
                   statuses=tuple((str(k), str(v)) for k, v in o.get("statuses", {}).items()))
                for o in raw.get("on", ()))
     exceptions = tuple(Exception_(text=_text(e, "text", where), when=_cond(e, where),
-                                  field=e.get("field"), roles=tuple(e.get("roles", ())))
+                                  field=e.get("field"), roles=tuple(e.get("roles", ())),
+                                  name=str(e.get("name", "")))
                        for e in raw.get("exception", ()))
+    for e in exceptions:
+        if e.name and not _NAME.match(e.name):
+            raise DeclarationError(f"{where}: exception name {e.name!r} must be lowercase a-z, "
+                                   "0-9, _")
     return FormDecl(key=key, kind=kind, model_name=str(raw.get("model") or _camel(key)),
                     title=_text(raw, "title", where),
                     description=str(raw.get("description", raw.get("title", ""))),
@@ -505,6 +515,7 @@ def parse_declaration(text: str, *, path: str) -> tuple[ProcessDecl, list[FormDe
                        form=link.get("form"), when=_cond(link, where),
                        ref=str(link.get("ref", "{ref}-{kind}")),
                        rule=str(link.get("rule", Link.rule)),
+                       number_from=int(link.get("number_from", 1)),
                        data=tuple((str(k), str(v)) for k, v in link.get("data", {}).items()))
                   for link in data.get("link", ()))
     for link in links:

@@ -95,6 +95,7 @@ class _Planner:
         # (``done_by``) is done for the rules after it too (a care plan after the review).
         self.facts = replace(facts, done=dict(facts.done))
         self.out: dict[str, Planned] = {}
+        self.ended: dict[str, date] = {}  # a chain's key -> the day its last occurrence was done
 
     # -- anchors ---------------------------------------------------------------------------------
     def anchor(self, anchor: Anchor) -> date | datetime | None:
@@ -152,12 +153,13 @@ class _Planner:
              earliest: date | datetime | None = None, completion: str | None = None,
              owner: str | None = None, title: str | None = None,
              anchor: date | datetime | None = None, note: str | None = None,
-             cancelled_because: str | None = None) -> Planned:
+             cancelled_because: str | None = None, until: date | None = None) -> Planned:
         due_on, due_at = split_due(due, not_before=anchor)
         earliest_on = cal.earliest(_day(earliest)) if earliest is not None else None
         end = self.facts.stage_ends.get(rule.stage)
         ends = rule.recurring or rule.ends_with_stage
         cancelled = bool(cancelled_because) or bool(ends and end and due_on and due_on > end)
+        cancelled = cancelled or bool(until and due_on and due_on > until)
         planned = Planned(key=key, rule=rule, opened_on=_day(opened), due_on=due_on, due_at=due_at,
                           earliest_on=earliest_on, cancelled=cancelled,
                           completion=completion if completion is not None else rule.completion,
@@ -197,14 +199,23 @@ class _Planner:
                                                        {"recorded_in": elsewhere[1]})
 
     def actions(self, rule: Rule) -> None:
-        """One obligation per action agreed at a completion: its own title, owner and due date."""
+        """One obligation per action agreed at a completion: its own title, owner and due date.
+        After a recurring obligation, each occurrence's actions: ``<key>#<occurrence>.<k>``."""
         assert rule.after and rule.list_field
-        done = self.facts.done.get(rule.after)
-        if done is None:
-            return
-        for k, item in enumerate(done.data.get(rule.list_field) or [], start=1):
-            self.emit(rule, f"{rule.key}#{k}", done.done_on, as_when(item["due"]),
-                      owner=str(item["owner"]), title=str(item["title"]), anchor=done.done_on)
+        after = self.policy.rule_for_key(rule.after)
+        if after is not None and after.recurring:
+            completed = [(key, self.facts.done.get(key)) for key, planned in self.out.items()
+                         if planned.rule.key == rule.after]
+            numbered = [(f"{occurrence_number(key)}.", done) for key, done in completed]
+        else:
+            numbered = [("", self.facts.done.get(rule.after))]
+        for prefix, done in numbered:
+            if done is None:
+                continue
+            for k, item in enumerate(done.data.get(rule.list_field) or [], start=1):
+                self.emit(rule, f"{rule.key}#{prefix}{k}", done.done_on, as_when(item["due"]),
+                          owner=str(item["owner"]), title=str(item["title"]),
+                          anchor=done.done_on)
 
     def chain(self, rule: Rule) -> None:
         assert rule.first is not None and rule.every is not None
@@ -212,9 +223,14 @@ class _Planner:
         opened = start
         due, base = self.value(rule.first), self.based(rule.first)
         used: set[tuple[date, str]] = set()
+        # The completion an occurrence is counted from: the first anchor's, then the previous
+        # occurrence's (the date a meeting set for the next one).
+        source = (self.facts.done.get(rule.first.anchor.name)
+                  if rule.first.anchor.kind == "done" else None)
+        until = self.ended.get(rule.ends_with) if rule.ends_with else None
         k = n = 1  # k numbers the occurrences; n counts them since the timetable (re)started
         while due is not None and opened is not None and k <= _MAX_OCCURRENCES:
-            key = f"{rule.key}#{k}"
+            key = rule.key if k == 1 and not rule.number_first else f"{rule.key}#{k}"
             done = self.facts.done.get(key)
             elsewhere = (self.elsewhere(rule, opened, used) if rule.done_by and done is None
                          else None)
@@ -233,14 +249,22 @@ class _Planner:
                     return
                 start = opened = base = ended
                 due = shift(ended, rule.first.offset) if rule.first.offset else ended
-                k, n = k + 1, 1
+                k, n, source = k + 1, 1, None
                 continue
+            if rule.or_earlier_field and source is not None:
+                sooner = as_when(source.data.get(rule.or_earlier_field))
+                if sooner is not None and _day(sooner) < _day(due):
+                    due, base = sooner, source.done_on
             due, base, note = self.pulled(rule, opened, due, base, done)
-            planned = self.emit(rule, key, opened, due, anchor=base, note=note)
+            planned = self.emit(rule, key, opened, due, anchor=base, note=note, until=until)
             if elsewhere is not None:
                 self.out[key] = planned = replace(planned, done_elsewhere=elsewhere)
             if planned.cancelled or done is None:
                 return
+            if rule.last_when is not None and self.holds(rule.last_when, done.data):
+                self.ended[rule.key] = done.done_on  # the last one: the chain has ended
+                return
+            source = done
             every = rule.intervals[n - 1] if n <= len(rule.intervals) else rule.every
             if (rule.then_every is not None and rule.then_after is not None and start is not None
                     and done.done_on >= shift(start, rule.then_after)
@@ -300,7 +324,7 @@ class _Planner:
 
     def each(self, rule: Rule) -> None:
         """One obligation per occurrence of rule ``of`` (``#k`` in its anchors is that one)."""
-        assert rule.of is not None and rule.due is not None
+        assert rule.of is not None and (rule.due is not None or rule.opens is not None)
         for key, occurrence in list(self.out.items()):
             if occurrence.rule.key != rule.of:
                 continue
@@ -315,16 +339,22 @@ class _Planner:
 
             due_expr = at(rule.due)
             due = self.value(due_expr)
-            if due is None:
+            if rule.due is not None and due is None:
                 continue
             opened = (self.value(at(rule.opens)) if rule.opens is not None
                       else occurrence.opened_on)
             if opened is None:
                 continue
             # Set from the occurrence's due date, it moves with it, and says why.
-            note = occurrence.note if rule.due.anchor.kind == "due" else None
+            note = (occurrence.note if rule.due is not None and rule.due.anchor.kind == "due"
+                    else None)
+            owner = None
+            if rule.owner_field is not None:
+                completed = self.facts.done.get(key)
+                recorded = completed.data.get(rule.owner_field) if completed else None
+                owner = str(recorded) if recorded else None
             self.emit(rule, f"{rule.key}#{number}" if number else rule.key, opened, due,
-                      anchor=self.based(due_expr), note=note)
+                      anchor=self.based(due_expr), note=note, owner=owner)
 
     def series(self, rule: Rule) -> None:
         assert rule.start is not None and rule.every is not None
@@ -376,6 +406,13 @@ class _Planner:
             if rule.when is None or self.holds(rule.when, {}):
                 getattr(self, rule.kind)(rule)
         return list(self.out.values())
+
+
+def occurrence_number(key: str) -> int:
+    """The occurrence an obligation key is: ``#k`` is k; a key without a suffix (the first of a
+    chain with ``number_first = false``, or a one-off) is 1."""
+    number = key.rpartition("#")[2] if "#" in key else "1"
+    return int(number.split(".", 1)[0]) if number.split(".", 1)[0].isdigit() else 1
 
 
 def _nth(first: Duration, every: Duration, k: int) -> Duration | tuple[Duration, Duration]:

@@ -89,6 +89,7 @@ class FieldDecl:
     max_length: int | None = None
     fields: tuple[FieldDecl, ...] = ()  # a list's items, when type is list
     item: str = ""  # the model name of a list's items
+    missing: str = ""  # the rule shown when a required field is left out (else "is required")
 
 
 def _annotation(decl: FieldDecl, owner: str) -> Any:

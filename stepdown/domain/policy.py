@@ -190,6 +190,17 @@ class Rule:
     then_when: Condition | None = None
     # each: one obligation per occurrence of rule ``of`` (its anchors' ``#k`` is the occurrence)
     of: str | None = None
+    # each: the role recorded in this field of the occurrence's completion owns it (a chair)
+    owner_field: str | None = None
+    # chain: each occurrence is due on the date in this field of the completion it is counted
+    # from (the first anchor's ``done:`` completion, then the previous occurrence's), if earlier
+    or_earlier_field: str | None = None
+    # chain: an occurrence completed with fields for which this holds is the last (the chain
+    # has ended on its done_on)
+    last_when: Condition | None = None
+    # chain: recurs only while the chain ``ends_with`` runs: once that one has ended, an
+    # occurrence due after its end is cancelled and none follows
+    ends_with: str | None = None
 
     @property
     def is_checklist(self) -> bool:
@@ -232,8 +243,9 @@ _ALLOWED = {
     "once": {"due", "earliest", "opens", "completion", "ends_with_stage", "owner_from",
              "or_earlier", "done_by"},
     "chain": {"first", "every", "intervals", "pulled_by", "pulled_to", "pulled_what", "then_every",
-              "then_after", "then_when", "completion", "done_by", "paused_by"},
-    "each": {"of", "due", "opens", "completion"},
+              "then_after", "then_when", "completion", "number_first", "or_earlier_field",
+              "last_when", "ends_with", "done_by", "paused_by"},
+    "each": {"of", "due", "opens", "completion", "owner_field"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
                "earliest_last", "extend_field", "extend_value", "extend_count"},
     "extension": {"after", "field", "value", "weeks_field", "completion"},
@@ -322,12 +334,21 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
             if then and len(then) != 3:
                 raise PolicyError(f"{where}: then_every, then_after and then_when go together")
             completion_fields = None
-            if "then_when" in raw:
+            for name in ("then_when", "last_when", "or_earlier_field"):
+                if name not in raw:
+                    continue
                 decl = catalogue.forms.get(str(raw.get("completion")))
                 if decl is None:
-                    raise PolicyError(f"{where}: then_when needs the completion whose fields "
+                    raise PolicyError(f"{where}: {name} needs the completion whose fields "
                                       "it reads")
                 completion_fields = {f.name for f in decl.fields}
+            if "or_earlier_field" in raw:
+                decl = catalogue.forms[str(raw["completion"])]
+                dates = {f.name for f in decl.fields if f.type == "date"}
+                if raw["or_earlier_field"] not in dates:
+                    raise PolicyError(f"{where}: or_earlier_field {raw['or_earlier_field']!r} "
+                                      f"is not a date field of {decl.key} "
+                                      f"({', '.join(sorted(dates)) or 'none'})")
             pulled = tuple(ChildEvent.parse(str(t)) for t in raw.get("pulled_by", ()))
             paused = tuple(ChildEvent.parse(str(t)) for t in raw.get("paused_by", ()))
             for name, events in (("pulled_by", pulled), ("paused_by", paused)):
@@ -346,12 +367,17 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
                         paused_by=paused,
                         then_every=dur("then_every"), then_after=dur("then_after"),
                         then_when=_condition(raw, "then_when", catalogue, completion_fields),
-                        completion=raw.get("completion"))
+                        completion=raw.get("completion"),
+                        number_first=bool(raw.get("number_first", True)),
+                        or_earlier_field=raw.get("or_earlier_field"),
+                        last_when=_condition(raw, "last_when", catalogue, completion_fields),
+                        ends_with=raw.get("ends_with"))
         if kind == "each":
-            if "of" not in raw or "due" not in raw:
-                raise PolicyError(f"{where}: an each rule needs 'of' and 'due'")
+            if "of" not in raw or ("due" not in raw and "opens" not in raw):
+                raise PolicyError(f"{where}: an each rule needs 'of', and 'due' or (a checklist "
+                                  "item) 'opens'")
             return Rule(**common, of=str(raw["of"]), due=expr("due"), opens=expr("opens"),
-                        completion=raw.get("completion"))
+                        completion=raw.get("completion"), owner_field=raw.get("owner_field"))
         if kind == "series":
             if "start" not in raw or "every" not in raw:
                 raise PolicyError(f"{where}: a series needs 'start' and 'every'")
@@ -433,10 +459,27 @@ def parse_policy(text: str, *, path: str = "<string>",
         raise PolicyError(f"{path}: rule keys appear twice: {', '.join(duplicates)} (variants "
                           "of one key each need their own 'when')")
     for i, rule in enumerate(rules):
-        if rule.of is not None and rule.of not in {r.key for r in rules[:i]
-                                                   if r.process == rule.process}:
+        before = {r.key: r for r in rules[:i] if r.process == rule.process}
+        if rule.of is not None and rule.of not in before:
             raise PolicyError(f"{origins[i]}: rule {rule.key}: of {rule.of!r} is not a rule of "
                               f"{rule.process} before it")
+        if rule.ends_with is not None and (rule.ends_with not in before
+                                           or before[rule.ends_with].last_when is None):
+            raise PolicyError(f"{origins[i]}: rule {rule.key}: ends_with {rule.ends_with!r} is "
+                              f"not a chain of {rule.process} before it with a last_when")
+        if rule.owner_field is not None and rule.of in before:
+            decl = catalogue.forms.get(before[rule.of].completion or "")
+            known = {f.name for f in (decl.fields if decl else ()) if f.type == "role" or (
+                f.type == "choice" and set(f.choices) <= set(ROLES))}
+            if rule.owner_field not in known:
+                raise PolicyError(f"{origins[i]}: rule {rule.key}: owner_field "
+                                  f"{rule.owner_field!r} is not a role field of "
+                                  f"{rule.of}'s completion ({', '.join(sorted(known)) or 'none'})")
+        after = before.get(rule.after or "")
+        if rule.kind == "actions" and rule.after and after is None and any(
+                r.key == rule.after and r.recurring for r in rules):
+            raise PolicyError(f"{origins[i]}: rule {rule.key}: after {rule.after!r}, a "
+                              "recurring rule, must come before it")
     _check_names(rules, catalogue, origins)
     problems = _check_declarations(catalogue, rules, settings, path) if whole else ()
     meta = data.get("policy", {})

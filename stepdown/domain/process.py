@@ -10,6 +10,7 @@ closed, exceptions reported). The records layer applies them; flows only orchest
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -23,7 +24,8 @@ from stepdown.domain.case import (
     check_stage,
     early_effects,
 )
-from stepdown.domain.declarations import Catalogue, Condition, FormDecl, render
+from stepdown.domain.declarations import Catalogue, Condition, Exception_, FormDecl, render
+from stepdown.domain.engine import occurrence_number
 from stepdown.domain.forms import Done, FormError, parse_form
 
 
@@ -87,11 +89,22 @@ def _not_before(form: FormDecl, case: CaseView) -> tuple[date | None, str]:
     return (_day(value) if value is not None else None), form.not_before_what or key
 
 
+def _parse(model: Any, decl: FormDecl | None, data: Any) -> Any:
+    """``parse_form``, with a required field's own rule when it is left out (``missing``)."""
+    try:
+        return parse_form(model, data)
+    except FormError as exc:
+        declared = next((f for f in (decl.fields if decl else ()) if f.name == exc.field), None)
+        if exc.rule == "is required" and declared is not None and declared.missing:
+            raise FormError(exc.field, declared.missing) from None
+        raise
+
+
 def check_stage_form(catalogue: Catalogue, case: CaseView, form: FormDecl, data: Any, *,
                      today: date, settings: dict[str, Any]) -> Any:
     """The parsed form if it is acceptable for the case now; else a FormError."""
     check_stage(case, form.key, form.process, form.stage, form.not_yet)
-    parsed = parse_form(catalogue.model(form.key), data)
+    parsed = _parse(catalogue.model(form.key), form, data)
     if form.once and case.forms.get(form.key):
         raise FormError("form", f"{form.key} is already recorded for {case.ref}")
     values = parsed.model_dump(mode="json")
@@ -103,8 +116,9 @@ def check_stage_form(catalogue: Catalogue, case: CaseView, form: FormDecl, data:
 
 
 def _links(catalogue: Catalogue, form: FormDecl, case: CaseView, values: dict[str, Any],
-           on: date, settings: dict[str, Any], effects: Effects) -> None:
-    """The processes an accepted form opens for the child (a stability meeting's move)."""
+           on: date, settings: dict[str, Any], effects: Effects, number: int = 1) -> None:
+    """The processes an accepted form opens for the child (a stability meeting's move);
+    ``number`` is the occurrence of the obligation the form completes (``{number}``)."""
     for link in catalogue.process(form.process).links:
         if link.type not in ("opens", "ends") or link.form != form.key:
             continue
@@ -122,7 +136,8 @@ def _links(catalogue: Catalogue, form: FormDecl, case: CaseView, values: dict[st
                                                   for t in expression.split("|"))
                                       if v is not None), None)
         ref = render(link.ref, {**_dated(values), "ref": case.ref, "kind": link.kind,
-                                "child": case.child}, settings)
+                                "child": case.child, "number": number - 1 + link.number_from},
+                     settings)
         opening["opened_by"] = case.ref
         effects.opens.append((link.kind, ref, opening, on))
 
@@ -149,11 +164,28 @@ def _dated(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def missing_roles(exception: Exception_, values: dict[str, Any]) -> list[str]:
+    """The roles an exception's ``roles`` needs that its field's list does not have."""
+    if exception.field is None:
+        return []
+    present = set(values.get(exception.field) or [])
+    return [role for role in exception.roles if role not in present]
+
+
+def exception_holds(exception: Exception_, values: dict[str, Any],
+                    when: Callable[[Condition | None], bool]) -> bool:
+    """Whether an exception is reported for a form's ``values``; ``when`` decides its
+    condition (with the case, or on the values alone, as the monthly figures do)."""
+    if exception.field is not None:
+        return bool(missing_roles(exception, values))
+    return when(exception.when)
+
+
 def _outcomes(form: FormDecl, case: CaseView, values: dict[str, Any], on: date,
               settings: dict[str, Any], effects: Effects,
-              catalogue: Catalogue | None = None) -> Effects:
+              catalogue: Catalogue | None = None, number: int = 1) -> Effects:
     if catalogue is not None:
-        _links(catalogue, form, case, values, on, settings, effects)
+        _links(catalogue, form, case, values, on, settings, effects, number)
     for change in form.on:
         if not holds(change.when, case, values, settings):
             continue
@@ -163,15 +195,11 @@ def _outcomes(form: FormDecl, case: CaseView, values: dict[str, Any], on: date,
             effects.close = (render(change.close, values, settings), on)
         effects.statuses.extend(change.statuses)
     for exception in form.exceptions:
-        if exception.field is not None:
-            present = set(values.get(exception.field) or [])
-            missing = [role for role in exception.roles if role not in present]
-            if missing:
-                effects.exceptions.append(render(exception.text,
-                                                 {**values, "missing": ", ".join(missing)},
-                                                 settings))
-        elif holds(exception.when, case, values, settings):
-            effects.exceptions.append(render(exception.text, values, settings))
+        if exception_holds(exception, values,
+                           lambda condition: holds(condition, case, values, settings)):
+            missing = ", ".join(missing_roles(exception, values))
+            effects.exceptions.append(render(exception.text, {**values, "missing": missing},
+                                             settings))
     return effects
 
 
@@ -195,8 +223,8 @@ def check_completion(catalogue: Catalogue, case: CaseView, key: str, data: Any, 
     obligation = check_obligation_open(case, key)
     if key in catalogue.stage_forms():
         raise FormError("key", f"{key} is a form: submit its fields, not done_on")
-    parsed: Done = parse_form(catalogue.completion_model(obligation.completion), data)
     decl = catalogue.forms.get(obligation.completion or "")
+    parsed: Done = _parse(catalogue.completion_model(obligation.completion), decl, data)
     if decl is not None:
         _refusals(decl, case, parsed.model_dump(mode="json"), settings)
     check_done_on(key, obligation, parsed, today=today)
@@ -211,5 +239,6 @@ def completion_effects(catalogue: Catalogue, case: CaseView, key: str, parsed: D
     effects.early.extend(early_effects(key, obligation, parsed))
     decl = catalogue.forms.get(obligation.completion or "")
     if decl is not None:
-        _outcomes(decl, case, values, parsed.done_on, settings, effects, catalogue)
+        _outcomes(decl, case, values, parsed.done_on, settings, effects, catalogue,
+                  occurrence_number(key))
     return effects
