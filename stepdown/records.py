@@ -196,6 +196,7 @@ def case_view(session: Session, *, process: Process) -> CaseView:
 
 
 def facts(session: Session, *, process: Process, policy: Policy | None = None) -> Facts:
+    policy = policy or current_policy()
     runs = stage_runs(session, process=process)
     forms = accepted_forms(session, process=process)
     opening = forms.get(declarations().process(process.kind).opening, [{}])[0]
@@ -211,7 +212,8 @@ def facts(session: Session, *, process: Process, policy: Policy | None = None) -
               if o.status == "done" and o.done_on is not None
               and not (o.data or {}).get("recorded_in")},
         opening=opening,
-        child=child_events(session, process=process, policy=policy or current_policy()),
+        child=child_events(session, process=process, policy=policy),
+        child_spans=child_spans(session, process=process, policy=policy),
     )
 
 
@@ -254,10 +256,35 @@ def child_events(session: Session, *, process: Process,
     return out
 
 
+def child_spans(session: Session, *, process: Process,
+                policy: Policy) -> dict[str, list[tuple[date, date | None, str]]]:
+    """The stages of the child's other processes that the process's chains are paused by
+    (``paused_by``: a placement after its move), by the event's text: each stage run's start,
+    its end (None while it runs) and the other process's reference."""
+    events = {event.text: event for rule in policy.rules_for(process.kind)
+              for event in rule.paused_by}
+    if not events:
+        return {}
+    kinds = {event.kind for event in events.values()}
+    out: dict[str, list[tuple[date, date | None, str]]] = {}
+    for other in session.exec(select(Process).where(
+            Process.child_ref == process.child_ref, Process.id != process.id,
+            col(Process.kind).in_(kinds))).all():
+        runs = stage_runs(session, process=other)
+        for text, event in events.items():
+            if event.kind == other.kind:
+                out.setdefault(text, []).extend(
+                    (run.started_on, run.ended_on, other.ref) for run in runs
+                    if run.stage == event.anchor.name)
+    return out
+
+
 def pulling_kinds(kind: str) -> set[str]:
-    """The kinds whose processes' rules are pulled by events of ``kind``'s processes."""
+    """The kinds whose processes' rules are pulled (or paused) by events of ``kind``'s
+    processes."""
     return {rule.process for rule in current_policy().rules
-            if any(event.kind == kind for event in (*rule.pulled_by, *rule.done_by))}
+            if any(event.kind == kind
+                   for event in (*rule.pulled_by, *rule.done_by, *rule.paused_by))}
 
 
 def sync_child(session: Session, *, process: Process, actor: str) -> None:
@@ -365,8 +392,11 @@ def sync_obligations(session: Session, *, process: Process, actor: str) -> None:
             continue
         if cancel:
             row.status, row.updated_at = "cancelled", now
+            because = None if closed else item.cancelled_because  # a pause
+            if because:
+                row.title = item.title[:200]  # with the note of why
             audit(session, process=process, actor=actor, action="obligation.cancelled",
-                  key=row.key)
+                  key=row.key, **({"because": because} if because else {}))
             continue
         changed = (row.due_on, row.due_at, row.earliest_on, row.completion, row.title) != (
             item.due_on, item.due_at, item.earliest_on, item.completion, item.title[:200])

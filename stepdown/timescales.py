@@ -69,6 +69,11 @@ def _chain(rule: Rule) -> str:
         events = " or ".join(event.text for event in rule.pulled_by)
         parts.append(f"brought forward to {duration_text(rule.pulled_to)} after a "
                      f"{rule.pulled_what} ({events}) when due later")
+    if rule.paused_by:
+        events = " or ".join(event.text for event in rule.paused_by)
+        again = (f"{duration_text(rule.first.offset)} after" if rule.first.offset is not None
+                 else "on")
+        parts.append(f"paused while the child's {events}; then {again} the day it ends")
     return "; ".join(parts)
 
 

@@ -98,9 +98,10 @@ def test_the_day_a_move_was_put_forward_bounds_its_authorisation(going_live: str
 def test_a_looked_after_child_entered_in_december_is_flagged_not_escalated(
         going_live: str, sinks: Any) -> None:
     """Looked after since Mon 1 Jun 2026: the first review and PEP were due on the 20th
-    working day, Mon 29 Jun. Entered on 7 Dec, the first sweep flags the IRO and the social
-    worker: nobody had been told, so nobody is escalated to. The escalation comes 5 working
-    days after that flag, on Mon 14 Dec, if the items are still open."""
+    working day, Mon 29 Jun. Entered on 7 Dec, the first sweep flags the IRO, the social
+    worker and the supervising social worker (the support plan due within 5 days of becoming
+    looked after): nobody had been told, so nobody is escalated to. The escalation comes 5
+    working days after that flag, on Mon 14 Dec, if the items are still open."""
     smtp, _ = sinks
     with session_scope() as session:
         import_staff(session, text=STAFF + "iro@la.example,iro,tm@la.example,north,Ira O,\n",
@@ -109,6 +110,8 @@ def test_a_looked_after_child_entered_in_december_is_flagged_not_escalated(
     with session_scope() as session:
         assign(session, ref="CLA-G4", role="iro", email="iro@la.example", actor="test")
         assign(session, ref="CLA-G4", role="social_worker", email="sw@la.example", actor="test")
+        assign(session, ref="CLA-G4", role="supervising_social_worker", email="ssw@la.example",
+               actor="test")
     items = timeline_of("CLA-G4", TODAY)
     assert (items["cla.review#1"]["due"], items["cla.review#1"]["status"]) == (
         "2026-06-29", "overdue")
@@ -118,7 +121,8 @@ def test_a_looked_after_child_entered_in_december_is_flagged_not_escalated(
     outbox.deliver()
     assert first.escalated == 0
     assert {f["rung"] for f in first.fired} == {"overdue"}
-    assert {f["to"] for f in first.fired} == {"iro@la.example", "sw@la.example"}
+    assert {f["to"] for f in first.fired} == {"iro@la.example", "sw@la.example",
+                                              "ssw@la.example"}
     assert not [m for m in smtp.messages if "escalat" in str(m["Subject"])]
     for day in ("2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11"):
         with session_scope() as session:

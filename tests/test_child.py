@@ -8,9 +8,11 @@
   them.
 
 Dates worked by hand (England and Wales bank holidays: Mon 31 May 2027, Mon 30 Aug 2027):
-- CLA-T: looked after from Tue 4 May 2027 (L). The first review and PEP are due L + 20 working
-  days, Wed 2 Jun (past 31 May); the care plan is shared 5 working days before, Tue 25 May. The
-  review was held Thu 15 Jul: the care plan update is due 10 working days later, Thu 29 Jul.
+- CLA-T: looked after from Tue 4 May 2027 (L). The IRS is told 1 working day after, Wed 5 May;
+  the placement planning meeting and the support plan are due within 5 days, Sun 9 May, so Fri
+  7 May. The first review and PEP are due L + 20 working days, Wed 2 Jun (past 31 May); the
+  care plan is shared 5 working days before, Tue 25 May. The review was held Thu 15 Jul: the
+  care plan update is due 10 working days later, Thu 29 Jul.
 - PL-T1: moved in on Fri 27 Aug 2027, which pulls CLA-T's second review forward to 20 working
   days later, Mon 27 Sep. PL-T2's move on Fri 8 Oct 2027 ends PL-T1.
 - PL-T2: a planned move on Fri 8 Oct 2027: its planning meeting, support plan, Virtual School
@@ -155,14 +157,19 @@ def test_a_childs_summary_lists_its_processes_open_first_with_what_comes_next(
     cla, placement, ended = processes
     # The CLA's next three: what is most overdue first.
     assert [(i["key"], i["due"], i["status"], i["owner"]) for i in cla["next"]] == [
-        ("cla.care_plan_shared#1", "2027-05-25", "overdue", "social_worker"),
-        ("cla.pep#1", "2027-06-02", "overdue", "social_worker"),
-        ("cla.care_plan#1", "2027-07-29", "overdue", "social_worker"),
+        ("cla.irs_informed", "2027-05-05", "overdue", "social_worker"),
+        ("cla.placement_planning_meeting", "2027-05-07", "overdue", "social_worker"),
+        ("cla.support_plan", "2027-05-07", "overdue", "supervising_social_worker"),
     ]
-    assert cla["next"][0]["title"] == "Care plan shared before the review"
-    # Open: the three above, the review outcomes, the second review (brought forward to 27
-    # Sep), its care plan shared and the permanence meeting; the first review is done.
-    assert (cla["open_obligations"], cla["overdue"]) == (7, 7)
+    assert cla["next"][0]["title"] == (
+        "Independent Reviewing Service informed that the child is looked after")
+    # Open: the three above, delegated authority, the first review's care plan shared, child
+    # consulted and health assessment, the PEP, the chronology, the care plan, the review
+    # outcomes, the second review (brought forward to 27 Sep) with its care plan shared, child
+    # consulted and permanence meeting: 15 overdue; and, not overdue, the information pack (no
+    # date) and the Permanence Panel (L + 9 months). The first review is done; the first visit
+    # was cancelled when PL-T1 moved in (its own visits took over).
+    assert (cla["open_obligations"], cla["overdue"]) == (17, 15)
     assert (cla["waiting_for"], cla["assigned"]) == (None, {})
     # On the day of the move, what was due by it is due today, not overdue.
     assert [(i["key"], i["due"], i["status"]) for i in placement["next"]] == [
@@ -233,11 +240,12 @@ def test_stepdown_child_prints_the_childs_processes_and_their_next_obligations(
     header = lines.index("CLA-T  cla  stage looked_after  open  opened 2027-05-04")
     assert lines[header + 1] == "  waiting for: -"
     assert lines[header + 2] == "  assigned: nobody"
-    assert lines[header + 3] == "  next (3 of 7 open, 7 overdue):"
-    assert lines[header + 4].split()[:4] == ["overdue", "2027-05-25", "cla.care_plan_shared#1",
+    assert lines[header + 3] == "  next (3 of 17 open, 15 overdue):"
+    assert lines[header + 4].split()[:4] == ["overdue", "2027-05-05", "cla.irs_informed",
                                              "social_worker"]
     assert lines[header + 4].startswith("    ")  # under its process
-    assert lines[header + 4].endswith("Care plan shared before the review")
+    assert lines[header + 4].endswith(
+        "Independent Reviewing Service informed that the child is looked after")
     placement = lines.index("PL-T2  placement  stage placement  open  opened 2027-10-08")
     assert placement > header + 6
     assert lines[placement + 3] == "  next (3 of 7 open, 4 overdue):"

@@ -95,7 +95,12 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
     assert items["cla.pep#2"]["due"] == "2027-12-31"  # the end of the term after the summer's
     assert items["cla.care_plan#1"]["due"] == "2027-07-29"  # 10 working days after
     assert items["cla.review_outcomes#1"]["due"] == "2027-08-12"  # 20 working days after
-    assert items["cla.permanence_meeting"]["due"] == "2027-10-15"  # before the 2nd review
+    # Before the second review: with its care plan shared, 5 working days before, Fri 8 Oct.
+    assert items["cla.permanence_meeting"]["due"] == "2027-10-08"
+    assert items["cla.care_plan_shared#2"]["due"] == "2027-10-08"
+    # No placement process yet: the child is visited on the cla timetable, within a week of L.
+    assert (items["cla.visit#1"]["due"], items["cla.visit#1"]["status"]) == ("2027-05-11",
+                                                                            "overdue")
 
     # A planned move for Fri 27 Aug 2027, recorded on Mon 16 Aug; out of the area.
     _open_placement(system, "PL-P1", child, "2027-08-16", planned_on="2027-08-27",
@@ -141,6 +146,12 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
         assert "brought forward" in items[key]["title"] and "PL-P1" in items[key]["title"]
         assert "2027-08-27" in items[key]["title"]
     assert items["cla.care_plan_shared#2"]["due"] == "2027-09-20"
+    assert items["cla.permanence_meeting"]["due"] == "2027-09-20"  # with the review
+    # The placement's visits are the child's now: the cla visit is cancelled, saying why.
+    assert items["cla.visit#1"]["status"] == "cancelled"
+    assert items["cla.visit#1"]["title"].endswith(
+        "(paused from 2027-08-27: PL-P1 is in its placement stage)")
+    assert "cla.visit#2" not in items
     audit = system.ok("case", "audit", "CLA-P1", "--json").json()
     assert any(e["action"] == "obligation.rescheduled" and e["detail"].get("key") ==
                "cla.review#2" and "brought forward" in e["detail"].get("because", "")
@@ -176,6 +187,10 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
     second = _show(system, "PL-P2")
     assert (second["status"], second["outcome"], second["closed_on"]) == (
         "closed", "ended", "2027-11-05")
+    # No placement of the child is running: a new placement began on 5 Nov, so the cla visits
+    # start again, within a week: Fri 12 Nov 2027.
+    visit = _timeline(system, "CLA-P1")["cla.visit#2"]
+    assert (visit["due"], visit["status"]) == ("2027-11-12", "overdue")
 
     # Taking the child's work over: every process, open first, what each waits for and what
     # comes next (as of today, 1 Dec 2027).
@@ -186,10 +201,12 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
         ("PL-P1", "closed", "ended", "2027-10-08"), ("PL-P2", "closed", "ended", "2027-11-05")]
     cla, ending, *closed = summary["processes"]
     assert cla["waiting_for"] == _show(system, "CLA-P1")["waiting_for"] == "cla.review#2"
+    # Becoming looked after on Tue 4 May: the IRS told Wed 5 May; the planning meeting and
+    # the support plan within 5 days (Sun 9 May: Fri 7 May).
     assert [(i["key"], i["due"], i["status"]) for i in cla["next"]] == [
-        ("cla.care_plan_shared#1", "2027-05-25", "overdue"),
-        ("cla.care_plan#1", "2027-07-29", "overdue"),
-        ("cla.review_outcomes#1", "2027-08-12", "overdue")]
+        ("cla.irs_informed", "2027-05-05", "overdue"),
+        ("cla.placement_planning_meeting", "2027-05-07", "overdue"),
+        ("cla.support_plan", "2027-05-07", "overdue")]
     assert ending["waiting_for"] == "unplanned_ending.meeting"
     assert [(i["key"], i["earliest"], i["due"], i["status"]) for i in ending["next"]
             if i["key"] == "unplanned_ending.meeting"] == [
@@ -243,13 +260,106 @@ def test_reviews_counted_from_recorded_dates_across_a_month_end(system: System) 
     assert items["cla.review#1"]["status"] == "done"
     assert items["cla.review#2"]["due"] == "2028-02-29"  # 30 Nov + 3 months, clamped (leap)
     assert items["cla.care_plan_shared#2"]["due"] == "2028-02-22"
-    assert items["cla.permanence_meeting"]["due"] == "2028-02-29"
+    assert items["cla.permanence_meeting"]["due"] == "2028-02-22"  # with the care plan
     assert items["cla.care_plan#1"]["due"] == "2027-12-14"
     assert items["cla.review_outcomes#1"]["due"] == "2027-12-30"  # past 27 and 28 December
     assert _refused(system, "open", "cla", "CLA-P4", "--child", "CH-P4", "--data",
                     '{"looked_after_on": "2027-12-02"}') == (
         "looked_after_on: 2027-12-02 is in the future (today is 2027-12-01)")
     assert system.cli("case", "show", "CLA-P4").code == 2  # nothing recorded
+
+
+def test_a_looked_after_child_entered_months_after_the_fact(system: System) -> None:
+    """A child looked after since Fri 27 Aug 2027, entered on 1 Dec 2027 (DOMAIN.md section 1:
+    recorded after the fact). Worked by hand: the IRS told 1 working day after L, past the
+    Summer bank holiday (Mon 30 Aug), Tue 31 Aug; the placement planning meeting and the
+    support plan within 5 days, Wed 1 Sep; delegated authority 5 working days, Mon 6 Sep; the
+    first visit within a week, Fri 3 Sep; the first review, PEP and health assessment 20
+    working days, Mon 27 Sep, the care plan shared and the child consulted 5 working days
+    before, Mon 20 Sep; the chronology a month after, Mon 27 Sep; the Permanence Panel nine
+    months after, Sat 27 May 2028, so Fri 26 May."""
+    child = "CH-P5"
+    system.ok("open", "cla", "CLA-P5", "--child", child, "--data",
+              '{"looked_after_on": "2027-08-27"}')
+    system.wait_for_form("CLA-P5", "cla.review#1")
+    items = _timeline(system, "CLA-P5")
+    assert {key: items[key]["due"] for key in (
+        "cla.irs_informed", "cla.placement_planning_meeting", "cla.support_plan",
+        "cla.delegated_authority", "cla.visit#1", "cla.review#1", "cla.pep#1",
+        "cla.health_assessment", "cla.care_plan_shared#1", "cla.child_consulted#1",
+        "cla.chronology#1", "cla.permanence_panel", "cla.information_pack")} == {
+        "cla.irs_informed": "2027-08-31", "cla.placement_planning_meeting": "2027-09-01",
+        "cla.support_plan": "2027-09-01", "cla.delegated_authority": "2027-09-06",
+        "cla.visit#1": "2027-09-03", "cla.review#1": "2027-09-27", "cla.pep#1": "2027-09-27",
+        "cla.health_assessment": "2027-09-27", "cla.care_plan_shared#1": "2027-09-20",
+        "cla.child_consulted#1": "2027-09-20", "cla.chronology#1": "2027-09-27",
+        "cla.permanence_panel": "2028-05-26", "cla.information_pack": None}
+    assert items["cla.support_plan"]["owner"] == "supervising_social_worker"
+    assert items["cla.child_consulted#1"]["owner"] == "iro"
+    assert items["cla.irs_informed"]["status"] == "overdue"  # as of today, 1 Dec 2027
+    assert items["cla.information_pack"]["status"] == "pending"  # undated: never overdue
+
+    # What happened is recorded now, on the days it happened.
+    assert _refused(system, "input", "CLA-P5", "cla.placement_planning_meeting", "--data",
+                    '{"done_on": "2027-08-26"}') == (
+        "done_on: 2027-08-26 is before cla.placement_planning_meeting opened (2027-08-27)")
+    system.ok("input", "CLA-P5", "cla.placement_planning_meeting", "--data",
+              '{"done_on": "2027-09-01"}')
+    # Its minutes 5 working days after: Wed 8 Sep.
+    assert _timeline(system, "CLA-P5")["cla.placement_planning_minutes"]["due"] == "2027-09-08"
+    system.ok("input", "CLA-P5", "cla.visit#1", "--data", '{"done_on": "2027-09-02"}')
+    assert _timeline(system, "CLA-P5")["cla.visit#2"]["due"] == "2027-10-14"  # 6 weeks
+    # Visited late, Mon 15 Nov: 6 weeks later is Mon 27 Dec, a bank holiday: Fri 24 Dec.
+    system.ok("input", "CLA-P5", "cla.visit#2", "--data", '{"done_on": "2027-11-15"}')
+    assert _timeline(system, "CLA-P5")["cla.visit#3"]["due"] == "2027-12-24"
+    system.ok("input", "CLA-P5", "cla.review#1", "--data", '{"done_on": "2027-10-04"}')
+    system.wait_for_form("CLA-P5", "cla.review#2")
+    items = _timeline(system, "CLA-P5")
+    # The second review 3 months after, Tue 4 Jan 2028. Before it, 5 working days back past
+    # Mon 3 Jan and Mon 27 and Tue 28 Dec (bank holidays): Thu 23 Dec 2027.
+    assert items["cla.review#2"]["due"] == "2028-01-04"
+    for key in ("cla.permanence_meeting", "cla.care_plan_shared#2", "cla.child_consulted#2"):
+        assert items[key]["due"] == "2027-12-23", key
+    assert "cla.permanence_minutes" not in items  # until the meeting is held
+    assert _refused(system, "input", "CLA-P5", "cla.permanence_panel", "--data",
+                    '{"done_on": "2027-11-30", "outcome": "matched"}').startswith("outcome: ")
+    system.ok("input", "CLA-P5", "cla.permanence_panel", "--data",
+              '{"done_on": "2027-11-30", "outcome": "long_term_matched"}')
+    system.ok("input", "CLA-P5", "cla.information_pack", "--data", '{"done_on": "2027-08-27"}')
+    items = _timeline(system, "CLA-P5")
+    assert (items["cla.permanence_panel"]["status"], items["cla.information_pack"]["status"]) == (
+        "done", "done")
+
+    # A placement process: a planned move on Fri 26 Nov 2027, recorded on Mon 22 Nov.
+    _open_placement(system, "PL-P5", child, "2027-11-22", planned_on="2027-11-26")
+    system.ok("input", "PL-P5", "placement.authorisation", "--data", json.dumps(
+        {"decided_on": "2027-11-23", "route": "harp", "decision": "approved"}))
+    system.wait_for_form("PL-P5", "placement.move")
+    system.ok("input", "PL-P5", "placement.move", "--data", '{"moved_on": "2027-11-26"}')
+    system.wait_for_form("PL-P5", "placement.end")
+    assert _timeline(system, "PL-P5")["placement.visit#1"]["due"] == "2027-12-03"
+    items = _timeline(system, "CLA-P5")
+    # Its visits are the child's: the cla visit is cancelled and says why; no other is due.
+    assert items["cla.visit#3"]["status"] == "cancelled"
+    assert items["cla.visit#3"]["title"].endswith(
+        "(paused from 2027-11-26: PL-P5 is in its placement stage)")
+    assert "cla.visit#4" not in items
+    # The move brings the second review to 20 working days after it, Fri 24 Dec 2027, and the
+    # permanence meeting, the care plan shared and the consultation with it: Fri 17 Dec.
+    assert items["cla.review#2"]["due"] == "2027-12-24"
+    for key in ("cla.permanence_meeting", "cla.care_plan_shared#2", "cla.child_consulted#2"):
+        assert items[key]["due"] == "2027-12-17", key
+    audit = system.ok("case", "audit", "CLA-P5", "--json").json()
+    assert any(e["action"] == "obligation.cancelled" and e["detail"].get("key") ==
+               "cla.visit#3" and "PL-P5" in e["detail"].get("because", "") for e in audit)
+
+    # The placement ends, planned, on Tue 30 Nov: the next placement starts, and the cla
+    # visit is due within a week of it, Tue 7 Dec.
+    system.ok("input", "PL-P5", "placement.end", "--data", json.dumps(
+        {"ended_on": "2027-11-30", "reason": "CARPL", "planned": True}))
+    _until(system, "PL-P5", lambda s: s["status"] == "closed", "closed by its end")
+    visit = _timeline(system, "CLA-P5")["cla.visit#4"]
+    assert (visit["due"], visit["status"]) == ("2027-12-07", "pending")
 
 
 # ----------------------------------------------------------------------------- Early Help

@@ -119,3 +119,40 @@ def test_step_downs_move_ends_the_open_placement_and_pulls_the_cla_review(
     assert any(action == "obligation.rescheduled" and detail.get("key") == "cla.review#2"
                and "brought forward" in detail.get("because", "")
                for action, detail in audit_actions("CLA-SD")), audit_actions("CLA-SD")
+
+
+def test_a_move_pauses_the_cla_visits_and_the_last_placements_end_starts_them_again(
+    db_url: str, today: str
+) -> None:
+    """002 3.31 and the 1c table: the child visited every 6 weeks, on one timetable. Looked
+    after from Wed 26 May 2027, visited Tue 1 Jun and Mon 19 Jul: the third visit is due Fri 27
+    Aug (6 weeks is Mon 30 Aug, a bank holiday). PL-V moves in on Wed 25 Aug: its own visits
+    take over, the cla visit is cancelled and says why. PL-W's move on Fri 8 Oct ends PL-V:
+    still paused. PL-W ends on Mon 15 Nov: the next cla visit is due within a week, Mon 22
+    Nov."""
+    child = "CH-V"
+    _open("CLA-V", "cla", child, looked_after_on="2027-05-26")
+    submit("CLA-V", "cla.visit#1", {"done_on": "2027-06-01"})
+    submit("CLA-V", "cla.visit#2", {"done_on": "2027-07-19"})
+    visit = timeline_of("CLA-V", "2027-08-20")["cla.visit#3"]
+    assert (visit["due"], visit["status"]) == ("2027-08-27", "pending")
+    _moved("PL-V", child, on="2027-08-25")
+    items = timeline_of("CLA-V", "2027-08-26")
+    why = "paused from 2027-08-25: PL-V is in its placement stage"
+    assert items["cla.visit#3"]["status"] == "cancelled"
+    assert items["cla.visit#3"]["title"].endswith(f"({why})")
+    assert "cla.visit#4" not in items
+    assert ("obligation.cancelled", {"key": "cla.visit#3", "because": why}) in audit_actions(
+        "CLA-V")
+    assert timeline_of("PL-V", "2027-08-26")["placement.visit#1"]["due"] == "2027-09-01"
+    _moved("PL-W", child, on="2027-10-08")
+    assert _state("PL-V")[1:3] == ("closed", "ended")
+    assert "cla.visit#4" not in timeline_of("CLA-V", "2027-10-11")
+    submit("PL-W", "placement.end", {"ended_on": "2027-11-15", "reason": "CARPL",
+                                     "planned": True})
+    visit = timeline_of("CLA-V", "2027-11-16")["cla.visit#4"]
+    assert (visit["due"], visit["status"]) == ("2027-11-22", "pending")
+    assert "paused" not in visit["title"]
+    # Recorded, the next is 6 weeks after it: Fri 19 Nov + 6 weeks = Fri 31 Dec 2027.
+    submit("CLA-V", "cla.visit#4", {"done_on": "2027-11-19"})
+    assert timeline_of("CLA-V", "2027-11-22")["cla.visit#5"]["due"] == "2027-12-31"

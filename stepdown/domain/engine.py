@@ -40,6 +40,9 @@ class Facts:
     # Dated events of the child's other processes a rule is pulled by (``pulled_by``), by the
     # event's text: (the day, the other process's reference).
     child: dict[str, list[tuple[date, str]]] = field(default_factory=dict)
+    # The stages of the child's other processes a chain is paused by (``paused_by``), by the
+    # event's text: (the day the stage began, the day it ended or None, the process's reference).
+    child_spans: dict[str, list[tuple[date, date | None, str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Planned:
     owner_role: str | None = None  # set when a record names the owner (a chair, an action's)
     title_text: str | None = None
     note: str | None = None  # why the due date is not the rule's own (pulled forward by a move)
+    cancelled_because: str | None = None  # why the plan cancels it (a pause), for the audit trail
     # Done by the same event recorded in the child's other process (``done_by``): the day and
     # that process's reference.
     done_elsewhere: tuple[date, str] | None = None
@@ -149,17 +153,18 @@ class _Planner:
              earliest: date | datetime | None = None, completion: str | None = None,
              owner: str | None = None, title: str | None = None,
              anchor: date | datetime | None = None, note: str | None = None,
-             until: date | None = None) -> Planned:
+             cancelled_because: str | None = None, until: date | None = None) -> Planned:
         due_on, due_at = split_due(due, not_before=anchor)
         earliest_on = cal.earliest(_day(earliest)) if earliest is not None else None
         end = self.facts.stage_ends.get(rule.stage)
         ends = rule.recurring or rule.ends_with_stage
-        cancelled = bool(ends and end and due_on and due_on > end)
+        cancelled = bool(cancelled_because) or bool(ends and end and due_on and due_on > end)
         cancelled = cancelled or bool(until and due_on and due_on > until)
         planned = Planned(key=key, rule=rule, opened_on=_day(opened), due_on=due_on, due_at=due_at,
                           earliest_on=earliest_on, cancelled=cancelled,
                           completion=completion if completion is not None else rule.completion,
-                          owner_role=owner, title_text=title, note=note)
+                          owner_role=owner, title_text=title, note=note,
+                          cancelled_because=cancelled_because)
         self.out[key] = planned
         return planned
 
@@ -223,7 +228,7 @@ class _Planner:
         source = (self.facts.done.get(rule.first.anchor.name)
                   if rule.first.anchor.kind == "done" else None)
         until = self.ended.get(rule.ends_with) if rule.ends_with else None
-        k = 1
+        k = n = 1  # k numbers the occurrences; n counts them since the timetable (re)started
         while due is not None and opened is not None and k <= _MAX_OCCURRENCES:
             key = rule.key if k == 1 and not rule.number_first else f"{rule.key}#{k}"
             done = self.facts.done.get(key)
@@ -233,6 +238,19 @@ class _Planner:
                 done = Completion(elsewhere[0], {"recorded_in": elsewhere[1]})
                 self.facts.done[key] = done
                 used.add(elsewhere)  # one event is one occurrence
+            pause = self.paused(rule, opened) if done is None else None
+            if pause is not None:
+                # Not needed while the child's other process is in its stage (a placement has
+                # visits of its own): cancelled, and the timetable starts again when it ends.
+                began, ended, ref, stage = pause
+                why = f"paused from {began}: {ref} is in its {stage} stage"
+                self.emit(rule, key, opened, due, anchor=base, note=why, cancelled_because=why)
+                if ended is None:
+                    return
+                start = opened = base = ended
+                due = shift(ended, rule.first.offset) if rule.first.offset else ended
+                k, n, source = k + 1, 1, None
+                continue
             if rule.or_earlier_field and source is not None:
                 sooner = as_when(source.data.get(rule.or_earlier_field))
                 if sooner is not None and _day(sooner) < _day(due):
@@ -247,13 +265,36 @@ class _Planner:
                 self.ended[rule.key] = done.done_on  # the last one: the chain has ended
                 return
             source = done
-            every = rule.intervals[k - 1] if k <= len(rule.intervals) else rule.every
+            every = rule.intervals[n - 1] if n <= len(rule.intervals) else rule.every
             if (rule.then_every is not None and rule.then_after is not None and start is not None
                     and done.done_on >= shift(start, rule.then_after)
                     and self.holds(rule.then_when, done.data)):
                 every = rule.then_every  # e.g. a long-term match: the slower interval
             opened, due, base = done.done_on, shift(done.done_on, every), done.done_on
-            k += 1
+            k, n = k + 1, n + 1
+
+    def paused(self, rule: Rule, opened: date | datetime
+               ) -> tuple[date, date | None, str, str] | None:
+        """The first pause of the chain (``paused_by``) that covers an occurrence opened on
+        ``opened`` and not done: the child's other process in the stage on that day or after.
+        Spans that meet or overlap are one pause: a move that ends the last placement starts
+        the next. Returns (began, ended or None, the process, its stage)."""
+        spans = sorted(((began, ended, ref, event.anchor.name) for event in rule.paused_by
+                        for began, ended, ref in self.facts.child_spans.get(event.text, ())),
+                       key=lambda span: (span[0], span[2]))
+        day = _day(opened)
+        found: tuple[date, date | None, str, str] | None = None
+        for began, ended, ref, stage in spans:
+            if found is None:
+                if ended is None or ended > day:  # in the stage on that day, or later
+                    found = (began, ended, ref, stage)
+                continue
+            last = found[1]
+            if last is None or began > last:
+                break  # the pause found ended before this span began: a pause of its own
+            if ended is None or ended > last:
+                found = (found[0], ended, found[2], found[3])  # one pause, longer
+        return found
 
     def pulled(self, rule: Rule, opened: date | datetime, due: date | datetime,
                base: date | datetime | None, done: Completion | None

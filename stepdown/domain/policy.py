@@ -178,6 +178,11 @@ class Rule:
     pulled_by: tuple[ChildEvent, ...] = ()
     pulled_to: Duration | None = None
     pulled_what: str = "placement change"  # what the event is, in the timeline's note
+    # chain: paused while one of the child's other processes is in a stage (``<kind>:stage:
+    # <stage>``: a placement after its move has visits of its own). An occurrence open when a
+    # pause begins is cancelled; when the pause ends the timetable starts again, ``first``'s
+    # offset after that day.
+    paused_by: tuple[ChildEvent, ...] = ()
     # once, chain: the same event recorded in the child's other process is this obligation
     # done (one looked-after review, asked for by Step Down and by the cla process): an event
     # of ``done_by`` on or after the obligation opened, while it is open, completes it
@@ -247,7 +252,7 @@ _ALLOWED = {
              "or_earlier", "done_by"},
     "chain": {"first", "every", "intervals", "pulled_by", "pulled_to", "pulled_what", "then_every",
               "then_after", "then_when", "completion", "number_first", "or_earlier_field",
-              "last_when", "ends_with", "done_by"},
+              "last_when", "ends_with", "done_by", "paused_by"},
     "each": {"of", "due", "opens", "completion", "owner_field"},
     "series": {"start", "first", "every", "count", "until", "number_first", "completion_last",
                "earliest_last", "extend_field", "extend_value", "extend_count", "completion",
@@ -357,14 +362,21 @@ def _rule(raw: dict[str, Any], index: int, catalogue: Catalogue,
                                       f"is not a date field of {decl.key} "
                                       f"({', '.join(sorted(dates)) or 'none'})")
             pulled = tuple(ChildEvent.parse(str(t)) for t in raw.get("pulled_by", ()))
-            for event in pulled:
-                if event.kind not in catalogue.processes:
-                    raise PolicyError(f"pulled_by {event.text!r}: {event.kind!r} is not a "
-                                      "declared kind")
+            paused = tuple(ChildEvent.parse(str(t)) for t in raw.get("paused_by", ()))
+            for name, events in (("pulled_by", pulled), ("paused_by", paused)):
+                for event in events:
+                    if event.kind not in catalogue.processes:
+                        raise PolicyError(f"{name} {event.text!r}: {event.kind!r} is not a "
+                                          "declared kind")
+            for event in paused:
+                if event.anchor.kind != "stage":
+                    raise PolicyError(f"paused_by {event.text!r}: a pause is a stage of the "
+                                      "child's other process, '<kind>:stage:<stage>'")
             return Rule(**common, first=expr("first"), every=dur("every"),
                         intervals=tuple(_duration(t, terms) for t in raw.get("intervals", ())),
                         pulled_by=pulled, pulled_to=dur("pulled_to"),
                         pulled_what=str(raw.get("pulled_what", "placement change")),
+                        paused_by=paused,
                         then_every=dur("then_every"), then_after=dur("then_after"),
                         then_when=_condition(raw, "then_when", catalogue, completion_fields),
                         completion=raw.get("completion"),
@@ -624,6 +636,8 @@ def _check_names(rules: tuple[Rule, ...], catalogue: Catalogue, origins: list[st
         check(path, rule, "owner_from", rule.owner_from, rule.process)
         for event in rule.pulled_by:
             check(path, rule, "pulled_by", event.anchor, event.kind)
+        for event in rule.paused_by:
+            check(path, rule, "paused_by", event.anchor, event.kind)
         for event in rule.done_by:  # a policy without that rule of the other kind never sees it
             if event.anchor.name.split("#", 1)[0] in keys.get(event.kind, set()):
                 check(path, rule, "done_by", event.anchor, event.kind)
