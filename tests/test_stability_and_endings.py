@@ -294,6 +294,29 @@ FOLLOW_UP = {
 }
 
 
+def test_a_follow_up_recorded_with_its_date_alone_is_a_meeting_whose_gaps_are_exceptions(
+    db_url: str, today: str
+) -> None:
+    """Every obligation can be completed with its done_on (DOMAIN.md section 1): a follow-up
+    meeting so recorded is accepted as a meeting that found the placement still at risk (stay),
+    minuted by the team manager within 3 working days, with its next meeting within 3 months;
+    who attended and the child's views, not recorded, are exceptions."""
+    open_stability("ST-F0", child="CH-F0", requested_at="2027-05-27T10:00:00+01:00")
+    submit("ST-F0", "stability.meeting", {**MEETING, "done_on": "2027-05-28", "actions": []})
+    submit("ST-F0", "stability.next_meeting", {"done_on": "2027-08-26"})
+    items = timeline_of("ST-F0", "2027-08-27")
+    assert items["stability.next_meeting"]["status"] == "done"
+    # Thu 26 Aug + 3 working days: Fri 27, Mon 30 Aug a bank holiday, Tue 31, Wed 1 Sep.
+    minutes = items["stability.follow_up_minutes"]
+    assert (minutes["due"], minutes["owner"]) == ("2027-09-01", "team_manager")
+    assert items["stability.next_meeting#2"]["due"] == "2027-11-26"  # 3 months on, a Friday
+    exceptions = [d["exception"] for a, d in audit_actions("ST-F0") if a == "exception.reported"]
+    assert exceptions == [
+        "minimum attendance not met: foster_carer, supervising_social_worker, social_worker "
+        "absent (Improving Placement Stability, Appendix 1)",
+        "the child's views were not available (Improving Placement Stability, section 5)"]
+
+
 def test_a_follow_up_meeting_is_a_meeting_with_minutes_actions_a_check_and_the_next_date(
     db_url: str, today: str
 ) -> None:
@@ -311,9 +334,7 @@ def test_a_follow_up_meeting_is_a_meeting_with_minutes_actions_a_check_and_the_n
         "2027-08-27", "social_worker", "pending")
     assert "stability.follow_up_minutes" not in items  # nothing until the meeting is held
 
-    # The follow-up is recorded with the first meeting's fields: a bare date is refused.
-    with pytest.raises(FormError, match="^chair: is required$"):
-        submit("ST-F1", "stability.next_meeting", {"done_on": "2027-08-26"})
+    # The follow-up is recorded with the first meeting's fields.
     submit("ST-F1", "stability.next_meeting", {
         **FOLLOW_UP, "done_on": "2027-08-26", "outcome": "stay", "chair": "fostering_team_manager",
         "next_meeting_on": "2027-11-13",
@@ -531,24 +552,39 @@ def test_a_follow_up_meeting_in_the_12_weeks_before_an_ending_allows_the_waiver(
 
 
 # ------------------------------------------------------------------ unplanned ending feedback
-@pytest.mark.parametrize("missing", ["carer_feedback_taken", "child_feedback_taken"])
-def test_the_unplanned_ending_meeting_is_refused_without_either_feedback(
-    db_url: str, today: str, missing: str
+@pytest.mark.parametrize(("missing", "exception"), [
+    ("carer_feedback_taken", "the foster carer's feedback was not recorded as taken"),
+    ("child_feedback_taken", "the child's feedback was not recorded as taken")])
+def test_feedback_left_out_is_not_assumed_but_reported_as_an_exception(
+    db_url: str, today: str, missing: str, exception: str
 ) -> None:
+    """001 section 6: the meeting "will always include feedback from the foster carer and the
+    child". Left out, it is recorded as not given (never defaulted to true) and reported; the
+    meeting itself is accepted (DOMAIN.md section 6: it takes done_on and chair)."""
     record_ending("UE-FB1", child="CH-FB1", ended_on="2027-01-29", reason="CHILD")
     data = {"done_on": "2027-03-03", "chair": "iro", **FEEDBACK}
     del data[missing]
     before = snapshot()
-    with pytest.raises(FormError) as refused:
-        submit("UE-FB1", "unplanned_ending.meeting", data)
-    line = str(refused.value)
-    assert line.startswith(f"{missing}: is required: true or false, whether the meeting "
-                           "included the ")
-    assert "(Improving Placement Stability, section 6: it always does)" in line
-    assert len(line.splitlines()) == 1
-    assert snapshot() == before
     with pytest.raises(FormError, match=f"^{missing}: must be true or false"):
         submit("UE-FB1", "unplanned_ending.meeting", {**data, missing: "yes"})
+    assert snapshot() == before
+    submit("UE-FB1", "unplanned_ending.meeting", data)
+    assert timeline_of("UE-FB1", today)["unplanned_ending.meeting"]["status"] == "done"
+    exceptions = [d["exception"] for a, d in audit_actions("UE-FB1") if a == "exception.reported"]
+    assert exceptions == [f"{exception} (Improving Placement Stability, section 6)"]
+
+
+def test_a_meeting_recorded_with_done_on_and_chair_alone_reports_both_feedbacks(
+    db_url: str, today: str
+) -> None:
+    record_ending("UE-FB4", child="CH-FB4", ended_on="2027-01-29", reason="CHILD")
+    submit("UE-FB4", "unplanned_ending.meeting", {"done_on": "2027-03-03", "chair": "iro"})
+    exceptions = [d["exception"] for a, d in audit_actions("UE-FB4") if a == "exception.reported"]
+    assert exceptions == [
+        "the foster carer's feedback was not recorded as taken (Improving Placement Stability, "
+        "section 6)",
+        "the child's feedback was not recorded as taken (Improving Placement Stability, "
+        "section 6)"]
 
 
 def test_feedback_not_taken_is_recorded_and_reported_as_an_exception(
@@ -564,8 +600,10 @@ def test_feedback_not_taken_is_recorded_and_reported_as_an_exception(
     assert items["unplanned_ending.minutes"]["due"] == "2027-03-10"
     exceptions = [d["exception"] for a, d in audit_actions("UE-FB2") if a == "exception.reported"]
     assert exceptions == [
-        "the foster carer's feedback was not taken (Improving Placement Stability, section 6)",
-        "the child's feedback was not taken (Improving Placement Stability, section 6)"]
+        "the foster carer's feedback was not recorded as taken (Improving Placement Stability, "
+        "section 6)",
+        "the child's feedback was not recorded as taken (Improving Placement Stability, "
+        "section 6)"]
     record_ending("UE-FB3", child="CH-FB3", ended_on="2027-01-29", reason="CHILD")
     submit("UE-FB3", "unplanned_ending.meeting", {"done_on": "2027-03-03", "chair": "iro",
                                                   **FEEDBACK})
