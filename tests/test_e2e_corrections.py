@@ -180,12 +180,13 @@ def test_the_audit_trail_shows_what_people_wrote_and_nothing_else_carries_it(
     assert ("input.early              key=unplanned_ending.meeting earliest=2027-11-01 "
             f'reason="{early}"') in table
 
-    system.cli("sweep")  # the meeting is overdue again: the acting IRO or their manager is told
+    system.cli("sweep")  # the meeting is overdue again: its owner is flagged in a digest
     records = sa.create_engine(f"sqlite:///{system.home / 'stepdown.db'}",
                                poolclass=sa.pool.NullPool)
     with records.connect() as connection:
-        messages = repr(connection.execute(sa.text("SELECT * FROM message")).all())
-    assert f"{ref} Unplanned ending meeting" in messages
+        messages = "\n".join(str(value) for row in connection.execute(
+            sa.text("SELECT * FROM message")).all() for value in row)  # whole: no repr cut
+    assert f"stepdown input {ref} unplanned_ending.meeting" in messages, messages
     runs = httpx.post(f"{system.api}/flow_runs/filter", json={"limit": 200}).json()
     mine = [run for run in runs if f"ref:{ref}" in run["tags"]]
     assert len(mine) == 2  # the meeting's run, and the fresh one after the correction
