@@ -187,3 +187,22 @@ def test_an_emergency_cannot_be_authorised_through_harp(db_url: str, today: str)
     _authorise("PL-H5", "2027-09-06", route="head_of_service", safeguarding_concern=True,
                alternatives_considered=True)
     assert timeline_of("PL-H5", "2027-09-06")["placement.authorisation"]["status"] == "done"
+
+
+# ---------------------------------------------------------------- 002 3.9, 004 H4
+def test_the_planning_meetings_minutes_and_the_talk_about_telling_the_child(
+        db_url: str, today: str) -> None:
+    """A planned move for Fri 27 Aug 2027: the social worker, supervising social worker and
+    foster carer agree when and how the child is told, by the planned day (004 H4). The
+    planning meeting held Tue 24 Aug is minuted within 5 working days: Wed 25, Thu 26, Fri 27,
+    Tue 31 Aug (Mon 30 Aug is the Summer bank holiday), Wed 1 Sep (002 3.9)."""
+    _open("PL-M9", "CH-M9", "2027-08-02", planned_on="2027-08-27")
+    items = timeline_of("PL-M9", "2027-08-02")
+    talk = items["placement.telling_the_child_agreed"]
+    assert (talk["due"], talk["owner"]) == ("2027-08-27", "social_worker")
+    assert "placement.planning_minutes" not in items  # not until the meeting is held
+    submit("PL-M9", "placement.planning_meeting", {"done_on": "2027-08-24"})
+    minutes = timeline_of("PL-M9", "2027-08-24")["placement.planning_minutes"]
+    assert (minutes["due"], minutes["owner"]) == ("2027-09-01", "social_worker")
+    _open("PL-M10", "CH-M10", "2027-08-02", planned_on="2027-08-27", emergency=True)
+    assert "placement.telling_the_child_agreed" not in timeline_of("PL-M10", "2027-08-02")
