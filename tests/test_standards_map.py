@@ -1,13 +1,16 @@
 """docs/standards.md, the map of every standard in sources 000-004, says what implements each
 one: the keys it names are declared, every obligation of the default policy is in it, every row
-has an implementation or a reason, and its counts per source are its rows'."""
+has an implementation or a reason, every orchestrated row names a test that exists (and no other
+row names one), and its counts per source are its rows'."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,7 @@ class Row:
     requirement: str
     implemented_by: str
     note: str
+    test: str
 
     @property
     def kind(self) -> str:
@@ -52,6 +56,11 @@ class Row:
             return []
         return [part.strip().strip("`") for part in self.implemented_by.split(",")]
 
+    @property
+    def tests(self) -> list[str]:
+        """The tests the row names, ``tests/test_x.py::test_name``, without their backticks."""
+        return [part.strip().strip("`") for part in self.test.split(",") if part.strip()]
+
 
 def _cells(line: str) -> list[str]:
     return [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -69,8 +78,8 @@ def _rows(text: str) -> list[Row]:
             source = None
         cells = _cells(line) if line.startswith("|") else []
         if source and cells and re.match(r"^\d{3}-\d{2}$", cells[0]):
-            assert len(cells) == 5, f"{cells[0]}: a row has 5 cells (id, section, requirement, " \
-                                    f"implemented by, note): {line}"
+            assert len(cells) == 6, f"{cells[0]}: a row has 6 cells (id, section, requirement, " \
+                                    f"implemented by, note, test): {line}"
             rows.append(Row(source, *cells))
     return rows
 
@@ -141,6 +150,47 @@ def test_every_key_the_map_names_is_declared(rows: list[Row]) -> None:
     assert not missing, f"keys the map names that nothing declares: {sorted(missing)}"
 
 
+TEST = re.compile(r"`(tests/test_[a-z0-9_]+\.py)::(test_[A-Za-z0-9_]+)`")
+
+
+@cache
+def _defined(path: str) -> frozenset[str]:
+    """The names of the functions a test file defines (at any depth: classes included)."""
+    tree = ast.parse((ROOT / path).read_text("utf-8"), filename=path)
+    return frozenset(node.name for node in ast.walk(tree)
+                     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
+
+
+def _missing_tests(row: Row) -> list[str]:
+    """The tests ``row`` names that are not a ``def`` of a file under tests/."""
+    missing = []
+    for part in row.test.split(","):
+        named = TEST.fullmatch(part.strip())
+        if named is None:
+            missing.append(f"{part.strip()!r} is not `tests/test_x.py::test_name`")
+        elif not (ROOT / named.group(1)).is_file():
+            missing.append(f"{named.group(1)} is not a file")
+        elif named.group(2) not in _defined(named.group(1)):
+            missing.append(f"{named.group(1)} defines no {named.group(2)}")
+    return missing
+
+
+def test_every_orchestrated_row_names_a_test_and_no_other_row_does(rows: list[Row]) -> None:
+    """An orchestrated row is tied to a test that checks its date or gate; a row left to people
+    or not yet declared has nothing for a test to check."""
+    for row in rows:
+        if row.kind == "orchestrated":
+            assert row.tests, f"{row.id}: an orchestrated row names the test that checks it"
+        else:
+            assert row.test == "", f"{row.id}: {row.kind} names no test"
+
+
+def test_every_test_the_map_names_exists(rows: list[Row]) -> None:
+    """Each named test is a function its file under tests/ defines (read with ast, not run)."""
+    missing = {row.id: _missing_tests(row) for row in rows if row.test}
+    assert {k: v for k, v in missing.items() if v} == {}
+
+
 def test_every_obligation_of_the_default_policy_is_in_the_map(rows: list[Row]) -> None:
     named = {key.split("#", 1)[0] for row in rows for key in row.keys}
     policy = load_policy()
@@ -195,12 +245,24 @@ def test_every_quote_is_the_sources_own_words(rows: list[Row]) -> None:
     assert wrong == []
 
 
-def test_a_misspelt_key_or_a_reasonless_row_is_caught() -> None:
-    """The checks above can fail: a row naming an undeclared key, a row with no reason."""
-    text = ("## 000 x\n| id | section | requirement | implemented by | note |\n| --- |\n"
-            '| 000-01 | Step 1 | "x" | `identification.suitabilty` | |\n'
-            '| 000-02 | Step 1 | "y" | left to people: | |\n')
+def test_a_misspelt_key_or_test_or_a_reasonless_row_is_caught() -> None:
+    """The checks above can fail: a row naming an undeclared key, a row with no reason, a row
+    naming a test that its file does not define, or a file that is not there."""
+    text = ("## 000 x\n| id | section | requirement | implemented by | note | test |\n"
+            "| --- |\n"
+            '| 000-01 | Step 1 | "x" | `identification.suitabilty` | | '
+            "`tests/test_engine.py::test_planning_meeting_is_due_14_days_after_preparation_starts`"
+            " |\n"
+            '| 000-02 | Step 1 | "y" | left to people: | | |\n'
+            '| 000-03 | Step 2 | "z" | `preparation.review` | | '
+            "`tests/test_engine.py::test_planning_meeting_is_due_in_14_days`, "
+            "`tests/test_nowhere.py::test_x`, tests/test_engine.py::test_d |\n")
     bad = _rows(text)
-    assert [row.kind for row in bad] == ["orchestrated", "left to people"]
+    assert [row.kind for row in bad] == ["orchestrated", "left to people", "orchestrated"]
     assert bad[0].keys[0] not in _known()
-    assert bad[1].reason == ""
+    assert _missing_tests(bad[0]) == []
+    assert bad[1].reason == "" and bad[1].tests == []
+    assert _missing_tests(bad[2]) == [
+        "tests/test_engine.py defines no test_planning_meeting_is_due_in_14_days",
+        "tests/test_nowhere.py is not a file",
+        "'tests/test_engine.py::test_d' is not `tests/test_x.py::test_name`"]
