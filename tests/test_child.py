@@ -178,7 +178,8 @@ def test_a_childs_summary_lists_its_processes_open_first_with_what_comes_next(
         ("placement.virtual_school_consulted", "2027-10-08", "pending"),
     ]
     assert placement["next"][1]["owner"] == "supervising_social_worker"
-    assert (placement["open_obligations"], placement["overdue"]) == (7, 0)
+    # (with the talk about telling the child, 004 H4)
+    assert (placement["open_obligations"], placement["overdue"]) == (8, 0)
     assert placement["waiting_for"] == "placement.end"
     assert placement["assigned"] == {"social_worker": "sw@la.example"}
     assert (ended["next"], ended["open_obligations"], ended["waiting_for"]) == ([], 0, None)
@@ -191,7 +192,8 @@ def test_a_childs_summary_lists_its_processes_open_first_with_what_comes_next(
         ("placement.virtual_school_consulted", "overdue"),
         ("placement.child_told", "overdue"),
     ]
-    assert (placement["open_obligations"], placement["overdue"]) == (6, 3)
+    # with the planning meeting's minutes (due Fri 15 Oct) and the talk about telling the child
+    assert (placement["open_obligations"], placement["overdue"]) == (8, 4)
     # Judged as of the day before, what was done on the day was still to come.
     before = _summary("2027-10-07")["processes"][1]
     assert [(i["key"], i["status"]) for i in before["next"]] == [
@@ -248,7 +250,7 @@ def test_stepdown_child_prints_the_childs_processes_and_their_next_obligations(
         "Independent Reviewing Service informed that the child is looked after")
     placement = lines.index("PL-T2  placement  stage placement  open  opened 2027-10-08")
     assert placement > header + 6
-    assert lines[placement + 3] == "  next (3 of 7 open, 4 overdue):"
+    assert lines[placement + 3] == "  next (3 of 8 open, 5 overdue):"
     assert [line.split()[:3] for line in lines[placement + 4:placement + 7]] == [
         ["overdue", "2027-10-08", "placement.planning_meeting"],
         ["overdue", "2027-10-08", "placement.support_plan"],

@@ -857,6 +857,35 @@ def test_delegated_authority_is_due_5_working_days_after_the_move(moved, due, wh
     assert (delegated.opened_on, delegated.owner) == (began, "social_worker")
 
 
+@pytest.mark.parametrize(("moved", "due"), [
+    ("2027-04-30", "2027-05-04"),  # Fri: Mon 3 May is the early May bank holiday
+    ("2027-08-27", "2027-08-31"),  # Fri: Mon 30 Aug is the Summer bank holiday
+    ("2026-12-24", "2026-12-29"),  # Thu: 25 Dec and the substitute 28 Dec are not working days
+])
+def test_the_irs_is_informed_of_a_step_down_move_the_next_working_day(moved, due):
+    """002 3.24: the Independent Reviewing Service informed within 1 working day of a
+    placement change; the Step Down move is one."""
+    began = d(moved) - timedelta(days=d(moved).weekday() + 42)
+    items = planned(starts={"introduction": str(began), "support": moved},
+                    ends={"introduction": moved},
+                    completed={"introduction.planning_meeting": done(str(began))})
+    informed = items["support.irs_informed"]
+    assert (informed.due_on, informed.owner) == (d(due), "social_worker")
+
+
+def test_a_step_down_moves_planning_meeting_is_minuted_within_5_working_days():
+    """002 3.9. Held Thu 26 Aug 2027: Fri 27, (Mon 30 Aug a bank holiday), Tue 31, Wed 1,
+    Thu 2, Fri 3 Sep."""
+    began = d("2027-07-19")
+    items = planned(starts={"introduction": str(began)},
+                    completed={"introduction.planning_meeting": done(str(began)),
+                               "introduction.placement_planning_meeting": done("2027-08-26")})
+    assert items["introduction.placement_planning_minutes"].due_on == d("2027-09-03")
+    assert "introduction.placement_planning_minutes" not in planned(
+        starts={"introduction": str(began)},
+        completed={"introduction.planning_meeting": done(str(began))})
+
+
 def test_delegated_authority_does_not_exist_before_the_move():
     assert "support.delegated_authority" not in planned(starts=EASTER_A, completed=_easter())
 

@@ -120,7 +120,9 @@ def test_somerset_has_its_minutes_review_and_visiting_timescales() -> None:
 PLACEMENT_CHANGE = {"introduction.move_authorisation": "004",
                     "introduction.placement_planning_meeting": "002 3.24",
                     "introduction.support_plan": "004",
-                    "support.delegated_authority": "002 3.25"}
+                    "introduction.placement_planning_minutes": "002 3.9",
+                    "support.delegated_authority": "002 3.25",
+                    "support.irs_informed": "002 3.24"}
 
 
 def test_lancashire_step_down_is_source_000_with_the_residential_staff_visits() -> None:
