@@ -28,6 +28,7 @@ SHOWN = frozenset({
     "stage", "started_on", "status", "unplanned_ending", "created", "updated", "teams",
     "by", "opened",  # the process references of a link (a move that ended this placement)
     "earliest", "directory_role",  # an early input's window; an acting person's own role
+    "recorded_in",  # the child's other process where the same event was recorded (one review)
 })
 # Sentences the domain writes, naming roles, dates and process references only: an exception,
 # and why a due date moved ("brought forward: within 20 working days of the placement change...").

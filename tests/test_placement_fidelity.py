@@ -206,3 +206,15 @@ def test_the_planning_meetings_minutes_and_the_talk_about_telling_the_child(
     assert (minutes["due"], minutes["owner"]) == ("2027-09-01", "social_worker")
     _open("PL-M10", "CH-M10", "2027-08-02", planned_on="2027-08-27", emergency=True)
     assert "placement.telling_the_child_agreed" not in timeline_of("PL-M10", "2027-08-02")
+
+
+def test_the_support_plan_is_due_at_the_planning_meeting_when_it_is_held_early(
+        db_url: str, today: str) -> None:
+    """004 H3: the initial support plan is "completed by the Supervising Social Worker ... at
+    the Placement Planning meeting": a move planned for Wed 1 Sep 2027 whose meeting was held
+    Wed 25 Aug has its support plan due that day, not the planned day."""
+    _open("PL-S1", "CH-S1", "2027-08-02", planned_on="2027-09-01")
+    assert timeline_of("PL-S1", "2027-08-02")["placement.support_plan"]["due"] == "2027-09-01"
+    submit("PL-S1", "placement.planning_meeting", {"done_on": "2027-08-25"})
+    plan = timeline_of("PL-S1", "2027-08-25")["placement.support_plan"]
+    assert (plan["due"], plan["owner"]) == ("2027-08-25", "supervising_social_worker")
