@@ -314,11 +314,13 @@ def test_a_stability_cycle_of_follow_up_meetings_until_the_placement_is_stable(
     check = items["stability.supervision_check#1"]
     assert (check["due"], check["owner"]) == ("2027-06-28", "team_manager")
 
-    # A bare date no longer records the follow-up meeting: it is a meeting.
+    # A follow-up is a meeting: one that finds the placement stable sets no next date.
     before = system.ok("case", "timeline", "ST-E8", "--json").stdout
-    bare = system.cli("input", "ST-E8", "stability.next_meeting", "--data",
-                      '{"done_on": "2027-08-26"}')
-    assert bare.code == 2 and bare.stderr.strip() == "error: chair: is required"
+    bad = system.cli("input", "ST-E8", "stability.next_meeting", "--data",
+                     '{"done_on": "2027-08-26", "outcome": "stable", '
+                     '"next_meeting_on": "2027-11-13"}')
+    assert bad.code == 2 and bad.stderr.strip().startswith(
+        "error: next_meeting_on: must be empty for outcome stable"), bad.stderr
     assert system.ok("case", "timeline", "ST-E8", "--json").stdout == before
 
     system.ok("input", "ST-E8", "stability.next_meeting", "--data", json.dumps({

@@ -55,7 +55,8 @@ def test_the_sweep_from_the_command_line(running: tuple[System, SMTPSink, HTTPSS
     system.ok("case", "assign", "SD-S1", "social_worker", "sw@la.example")
 
     swept = system.ok("sweep", "--as-of", "2026-12-23").stdout
-    assert "2 rungs fired" in swept and "1 sent" in swept
+    # the planning meeting, the first visit and the Preparation Plan, all due Thu 24 Dec
+    assert "3 rungs fired" in swept and "1 sent" in swept
     (digest,) = smtp.messages
     assert digest["To"] == "sw@la.example"
     body = digest.get_content()
@@ -82,7 +83,8 @@ def test_the_sweep_from_the_command_line(running: tuple[System, SMTPSink, HTTPSS
     table = json.loads(artifact[0]["data"]) if isinstance(artifact[0]["data"], str) else \
         artifact[0]["data"]
     assert {row["key"] for row in table} == {"preparation.planning_meeting",
-                                            "preparation.sw_visit#1"}
+                                            "preparation.sw_visit#1",
+                                            "preparation.preparation_plan"}
     assert "CH-S1" not in json.dumps(artifact)
     overdue = httpx.post(f"{system.api}/artifacts/filter", json={
         "artifacts": {"key": {"any_": ["overdue-2026-12-24"]}}}).json()
