@@ -108,6 +108,7 @@ def test_a_planned_move_across_the_august_bank_holiday_pulls_the_review_forward(
     items = _timeline(system, "PL-P1")
     for key in ("placement.authorisation", "placement.planning_meeting",
                 "placement.support_plan", "placement.virtual_school_consulted",
+                "placement.telling_the_child_agreed",
                 "placement.child_told"):
         assert items[key]["due"] == "2027-08-27", key
     assert items["placement.support_plan"]["owner"] == "supervising_social_worker"
@@ -246,6 +247,13 @@ def test_an_emergency_move_at_christmas(system: System) -> None:
     assert items["placement.delegated_authority"]["due"] == "2027-01-05"  # past New Year's Day
     assert items["placement.visit#1"]["due"] == "2026-12-31"
     assert "placement.other_la_informed" not in items  # in the area
+    assert "placement.telling_the_child_agreed" not in items  # planned moves only (004 H4)
+    # The planning meeting held Tue 29 Dec: minuted within 5 working days (002 3.9), past New
+    # Year's Day: Wed 30, Thu 31, Mon 4, Tue 5, Wed 6 Jan 2027.
+    system.ok("input", "PL-P3", "placement.planning_meeting", "--data",
+              '{"done_on": "2026-12-29"}')
+    items = _timeline(system, "PL-P3")
+    assert items["placement.planning_minutes"]["due"] == "2027-01-06"
 
 
 def test_reviews_counted_from_recorded_dates_across_a_month_end(system: System) -> None:
